@@ -1,0 +1,201 @@
+// llmlb: a thin command-line front end over lib/. It parses arguments with CLI11, calls the
+// library, and maps every error to one line "llmlb: error: ..." and an exit code (README).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "llmlb/commands/commands.hpp"
+#include "llmlb/error.hpp"
+
+namespace {
+
+using llmlb::commands::Globals;
+
+void add_globals(CLI::App& app, Globals& g) {
+  app.add_option("--database-url", g.database_url,
+                 "PostgreSQL URL or key=value string (default: $LLMLB_DATABASE_URL, else libpq's "
+                 "PGHOST/PGDATABASE/~/.pgpass defaults)")
+      ->envname("LLMLB_DATABASE_URL")
+      ->type_name("URL");
+}
+
+std::optional<std::string> opt(const std::string& s, bool given) {
+  return given ? std::optional<std::string>(s) : std::nullopt;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"llmlb: a quota-aware load balancer for LLM tasks kept in PostgreSQL", "llmlb"};
+  app.set_version_flag("--version", std::string("llmlb ") + LLMLB_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(
+      "Examples:\n"
+      "  llmlb migrate\n"
+      "  llmlb limits set gpt-small --rpm 600 --burst 20 --max-inflight 50\n"
+      "  llmlb work --backend-url http://127.0.0.1:8000 --max-runtime 5m\n"
+      "Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.");
+  Globals g;
+  add_globals(app, g);
+
+  // migrate
+  auto* migrate = app.add_subcommand("migrate", "Create or upgrade llmlb's schema (idempotent)");
+  migrate->footer("Example: LLMLB_DATABASE_URL=postgresql://llmlb@127.0.0.1/llmlb llmlb migrate");
+
+  // limits
+  auto* limits = app.add_subcommand("limits", "Show or change per-model limits");
+  limits->require_subcommand(1);
+  auto* lset = limits->add_subcommand("set", "Create a model or change its limits");
+  llmlb::commands::LimitsSetArgs set_args;
+  std::string rpm, burst, inflight, pref;
+  lset->add_option("model", set_args.model, "Model name")->required();
+  auto* rpm_opt = lset->add_option("--rpm", rpm, "Target requests per minute (> 0)");
+  auto* burst_opt = lset->add_option("--burst", burst, "Requests allowed at once above the rate");
+  auto* inflight_opt =
+      lset->add_option("--max-inflight", inflight, "Calls in flight at once, all processes");
+  auto* pref_opt = lset->add_option("--preference", pref,
+                                    "Order in which models take unpinned tasks (lower first)");
+  bool enable_flag = false, disable_flag = false;
+  auto* enable = lset->add_flag("--enable", enable_flag, "Serve this model");
+  auto* disable = lset->add_flag("--disable", disable_flag, "Stop claiming tasks for this model");
+  enable->excludes(disable);
+  lset->footer("Example: llmlb limits set m0 --rpm 120 --burst 5 --max-inflight 20");
+  auto* llist = limits->add_subcommand("list", "List the configured models and their limits");
+  bool list_json = false;
+  llist->add_flag("--json", list_json, "Print JSON");
+  llist->footer("Example: llmlb limits list --json");
+
+  // enqueue
+  auto* enqueue = app.add_subcommand("enqueue", "Insert tasks from JSON Lines");
+  llmlb::commands::EnqueueArgs enq;
+  enqueue->add_option("file", enq.file, "JSON Lines file, or - for standard input")
+      ->default_val("-");
+  enqueue->add_flag("--skip-invalid", enq.skip_invalid,
+                    "Insert the valid lines even if some are invalid");
+  enqueue->footer(
+      "Each line: {\"prompt\": \"...\", \"model\": \"m0\" (optional), \"priority\": 0 "
+      "(optional)}\nExample: echo '{\"prompt\": \"hello\"}' | llmlb enqueue -");
+
+  // work
+  auto* work = app.add_subcommand("work", "Claim tasks under the quotas and solve them");
+  llmlb::commands::WorkArgs w;
+  work->add_option("--backend-url", w.backend_url, "Models Backend base URL")
+      ->envname("LLMLB_BACKEND_URL")
+      ->type_name("URL");
+  work->add_option("--max-runtime", w.max_runtime, "Stop claiming after this long, e.g. 5m");
+  work->add_option("--drain-timeout", w.drain_timeout,
+                   "After --max-runtime, wait this long for calls in flight")
+      ->default_val("30s");
+  work->add_option("--term-grace", w.term_grace,
+                   "After SIGTERM/SIGINT, wait this long for calls in flight")
+      ->default_val("20s");
+  work->add_flag("--until-empty", w.until_empty, "Exit once nothing is left to claim");
+  work->add_option("--max-tasks", w.max_tasks, "Claim at most this many tasks");
+  work->add_option("--models", w.models, "Serve only these models (comma-separated)")
+      ->delimiter(',');
+  work->add_option("--max-inflight-total", w.max_inflight_total,
+                   "Calls in flight in this process")
+      ->default_val("512");
+  work->add_option("--request-timeout", w.request_timeout, "Timeout of one backend call")
+      ->default_val("180s");
+  work->add_option("--endpoint", w.endpoint, "single (streaming, default) or batch")
+      ->default_val("single");
+  work->add_option("--batch-size", w.batch_size, "Tasks per batch call with --endpoint batch")
+      ->default_val("10");
+  work->add_option("--max-attempts", w.max_attempts, "Calls per task before it fails")
+      ->default_val("5");
+  work->add_option("--poll-interval", w.poll_interval, "Idle poll for new tasks (<= 250ms)")
+      ->default_val("200ms");
+  work->add_option("--lease", w.lease, "Lease length; renewed while the call runs")
+      ->default_val("60s");
+  work->add_option("--progress-interval", w.progress_interval, "Progress line interval")
+      ->default_val("10s");
+  work->add_option("--db-retry-timeout", w.db_retry_timeout,
+                   "Give up after the database has been unreachable this long")
+      ->default_val("60s");
+  work->add_option("--backoff-base", w.backoff_base, "First retry delay after a failure")
+      ->default_val("1s");
+  work->add_option("--backoff-max", w.backoff_max, "Longest retry delay")->default_val("60s");
+  work->add_option("--max-response-bytes", w.max_response_bytes, "Largest backend reply")
+      ->default_val("16777216");
+  work->add_option("--max-prompt-bytes", w.max_prompt_bytes, "Longer prompts fail, unsent")
+      ->default_val("4194304");
+  work->add_option("--log-format", w.log_format, "text or json")->default_val("text");
+  work->add_flag("--no-live", w.no_live, "Print progress lines even on a terminal");
+  work->add_option("--single-path", w.single_path, "Backend path of single calls")
+      ->default_val("/single");
+  work->add_option("--batch-path", w.batch_path, "Backend path of batch calls")
+      ->default_val("/batch");
+  work->add_option("--model-field", w.model_field, "JSON field for the model")
+      ->default_val("model");
+  work->add_option("--prompt-field", w.prompt_field, "JSON field for the prompt")
+      ->default_val("prompt");
+  work->add_option("--answer-field", w.answer_field, "JSON field of the answer")
+      ->default_val("answer");
+  work->add_option("--requests-field", w.requests_field, "JSON field of a batch's requests")
+      ->default_val("requests");
+  work->add_option("--results-field", w.results_field, "JSON field of a batch's results")
+      ->default_val("results");
+  work->add_option("--error-field", w.error_field, "JSON field of a batch item's error")
+      ->default_val("error");
+  work->footer(
+      "The backend token, if any, is read from LLMLB_BACKEND_TOKEN and sent as a Bearer "
+      "token.\nExample: llmlb work --backend-url http://127.0.0.1:8000 --max-runtime 4m "
+      "--drain-timeout 30s");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      return app.exit(e);
+    }
+    std::string what = e.what();
+    std::cerr << "llmlb: error: " << what << "\nRun 'llmlb --help' for usage.\n";
+    return llmlb::kExitUsage;
+  }
+
+  if (*migrate) {
+    return llmlb::commands::migrate(g);
+  }
+  if (*lset) {
+    set_args.rpm = opt(rpm, rpm_opt->count() > 0);
+    set_args.burst = opt(burst, burst_opt->count() > 0);
+    set_args.max_inflight = opt(inflight, inflight_opt->count() > 0);
+    set_args.preference = opt(pref, pref_opt->count() > 0);
+    if (enable_flag) {
+      set_args.enabled = true;
+    } else if (disable_flag) {
+      set_args.enabled = false;
+    }
+    return llmlb::commands::limits_set(g, set_args);
+  }
+  if (*llist) {
+    return llmlb::commands::limits_list(g, list_json);
+  }
+  if (*enqueue) {
+    return llmlb::commands::enqueue(g, enq);
+  }
+  if (*work) {
+    w.stderr_is_tty = ::isatty(2) != 0;
+    return llmlb::commands::work(g, w);
+  }
+  return llmlb::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const llmlb::Error& e) {
+    std::cerr << "llmlb: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "llmlb: error: internal error: " << e.what() << "\n";
+    return llmlb::kExitRuntime;
+  }
+}

@@ -1,0 +1,99 @@
+#include "llmlb/db/migrations.hpp"
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "llmlb/error.hpp"
+
+namespace llmlb::db {
+namespace {
+
+constexpr const char* kCreateLedger =
+    "CREATE SCHEMA IF NOT EXISTS llmlb;"
+    "CREATE TABLE IF NOT EXISTS llmlb.schema_migrations ("
+    "  name text PRIMARY KEY,"
+    "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp())";
+
+std::set<std::string> recorded(pqxx::transaction_base& tx) {
+  std::set<std::string> names;
+  const auto exists = tx.exec("SELECT to_regclass('llmlb.schema_migrations') IS NOT NULL");
+  if (!exists[0][0].as<bool>()) {
+    return names;
+  }
+  for (const auto& row : tx.exec("SELECT name FROM llmlb.schema_migrations")) {
+    names.insert(row[0].as<std::string>());
+  }
+  return names;
+}
+
+void check_known(const std::set<std::string>& done) {
+  std::set<std::string> known;
+  for (const auto& m : embedded_migrations()) {
+    known.insert(m.name);
+  }
+  for (const auto& name : done) {
+    if (known.count(name) == 0) {
+      throw RuntimeError(fmt::format(
+          "the database has migration {} which this llmlb does not know; upgrade llmlb", name));
+    }
+  }
+}
+
+}  // namespace
+
+MigrateReport migrate(pqxx::connection& connection) {
+  MigrateReport report;
+  std::string current = "(setup)";
+  try {
+    pqxx::work tx(connection);
+    // Quiet the NOTICEs that IF NOT EXISTS raises; they are not news to the operator.
+    tx.exec("SET LOCAL client_min_messages = warning");
+    tx.exec("SELECT pg_advisory_xact_lock(72617, 0)");
+    tx.exec(kCreateLedger);
+    const auto done = recorded(tx);
+    check_known(done);
+    for (const auto& m : embedded_migrations()) {
+      if (done.count(m.name) != 0) {
+        ++report.already;
+        continue;
+      }
+      current = m.name;
+      tx.exec(m.sql);
+      tx.exec_params("INSERT INTO llmlb.schema_migrations (name) VALUES ($1)",
+                     std::string(m.name));
+      report.applied.emplace_back(m.name);
+    }
+    tx.commit();
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::broken_connection& e) {
+    throw DatabaseError(fmt::format("lost the database connection during migration: {}",
+                                    e.what()));
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (auto nl = why.find('\n'); nl != std::string::npos) {
+      why.resize(nl);
+    }
+    throw DatabaseError(fmt::format("migration {} failed, nothing was applied: {}", current, why));
+  }
+  return report;
+}
+
+std::vector<std::string> pending_migrations(pqxx::connection& connection) {
+  std::vector<std::string> pending;
+  try {
+    pqxx::read_transaction tx(connection);
+    const auto done = recorded(tx);
+    for (const auto& m : embedded_migrations()) {
+      if (done.count(m.name) == 0) {
+        pending.emplace_back(m.name);
+      }
+    }
+  } catch (const std::exception& e) {
+    throw DatabaseError(fmt::format("cannot read the schema version: {}", e.what()));
+  }
+  return pending;
+}
+
+}  // namespace llmlb::db

@@ -1,0 +1,37 @@
+#include "llmlb/util/numbers.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <fmt/format.h>
+#include <string>
+
+namespace llmlb::util {
+
+Result<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max) {
+  std::int64_t v = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    return fail("expected a whole number");
+  }
+  if (v < min || v > max) {
+    return fail(fmt::format("must be between {} and {}", min, max));
+  }
+  return v;
+}
+
+Result<double> parse_double(std::string_view text, double min, double max) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) ||
+      std::isspace(static_cast<unsigned char>(s[0]))) {
+    return fail("expected a number");
+  }
+  if (v < min || v > max) {
+    return fail(fmt::format("must be between {} and {}", min, max));
+  }
+  return v;
+}
+
+}  // namespace llmlb::util

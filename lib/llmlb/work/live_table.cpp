@@ -1,0 +1,60 @@
+#include "llmlb/work/live_table.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace llmlb::work {
+
+std::string render_table(const Totals& t, const Figures& f, double window_seconds) {
+  std::size_t width = 5;
+  for (const auto& m : f.models) {
+    width = std::max(width, m.model.size());
+  }
+  const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
+  std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n", "MODEL", width,
+                                "RPM", "LIMIT", "USE%", "IN FLIGHT", "PINNED", "STATE");
+  for (const auto& m : f.models) {
+    const double rate = static_cast<double>(m.sent_last_window) * per_minute;
+    std::string state = !m.configured ? "not configured" : (!m.enabled ? "disabled" : "serving");
+    if (!m.configured || !m.enabled) {
+      out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n", m.model, width, "-",
+                         "-", "-", "-", m.waiting, state);
+      continue;
+    }
+    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n", m.model,
+                       width, rate, m.rpm, m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
+                       fmt::format("{}/{}", m.leased, m.max_inflight), m.waiting, state);
+  }
+  long long backlog = f.unpinned_waiting;
+  for (const auto& m : f.models) {
+    backlog += m.waiting;
+  }
+  out += fmt::format(
+      "this process: solved {}  failed {}  retried {}  in flight {}  | backlog {} ({} unpinned)\n",
+      t.solved, t.failed, t.retried, t.in_flight, backlog, f.unpinned_waiting);
+  return out;
+}
+
+void LiveTable::draw(const Totals& totals, const Figures& figures, double window_seconds) {
+  std::string out;
+  if (lines_ > 0) {
+    out += fmt::format("\x1b[{}F", lines_);  // cursor up to the first line of the last drawing
+  }
+  const auto table = render_table(totals, figures, window_seconds);
+  std::size_t start = 0;
+  lines_ = 0;
+  while (start < table.size()) {
+    const auto end = table.find('\n', start);
+    out += "\x1b[2K" + table.substr(start, end - start) + "\n";
+    ++lines_;
+    start = end + 1;
+  }
+  out += "\x1b[J";  // clear whatever the previous, longer drawing left below
+  [[maybe_unused]] auto n = ::write(fd_, out.data(), out.size());
+}
+
+void LiveTable::finish() { lines_ = 0; }
+
+}  // namespace llmlb::work

@@ -1,0 +1,34 @@
+#include "llmlb/work/progress.hpp"
+
+#include <fmt/format.h>
+
+namespace llmlb::work {
+
+std::string format_progress(const Totals& t, const Figures& f, double window_seconds) {
+  long long backlog = f.unpinned_waiting;
+  for (const auto& m : f.models) {
+    backlog += m.waiting;
+  }
+  std::string line = fmt::format("solved={} failed={} retried={} in_flight={} backlog={}",
+                                 t.solved, t.failed, t.retried, t.in_flight, backlog);
+  std::string stuck;
+  const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
+  for (const auto& m : f.models) {
+    if (!m.configured || !m.enabled) {
+      if (m.waiting > 0) {
+        stuck += fmt::format(" {}={} ({})", m.model, m.waiting,
+                             m.configured ? "disabled" : "not configured");
+      }
+      continue;
+    }
+    line += fmt::format(" | {} {:.0f}/{:.0f}rpm {}/{} inflight", m.model,
+                        static_cast<double>(m.sent_last_window) * per_minute, m.rpm, m.leased,
+                        m.max_inflight);
+  }
+  if (!stuck.empty()) {
+    line += " | unsolvable pinned:" + stuck;
+  }
+  return line;
+}
+
+}  // namespace llmlb::work
