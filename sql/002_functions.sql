@@ -36,6 +36,14 @@ RETURNS double precision LANGUAGE sql IMMUTABLE AS $$
   SELECT least(1.0, q.rate_factor + greatest(0, extract(epoch FROM p_now - q.factor_at)) / 30.0)
 $$;
 
+-- How much later than its claim a request may reach the backend (event loops, scheduling,
+-- connection set-up). The bucket holds back rate × this much of its burst, so that a window of
+-- W seconds at the backend, which spans up to W + jitter at claim time, still sees at most
+-- rpm × W / 60 + burst requests. Sustained throughput is unchanged; only the burst shrinks,
+-- never below one request or 20 ms of rate (so that fast models still claim in batches).
+CREATE OR REPLACE FUNCTION llmlb.delivery_jitter_seconds() RETURNS double precision
+LANGUAGE sql IMMUTABLE AS $$ SELECT 0.15::double precision $$;
+
 -- Claims up to p_want tasks for worker p_worker across the enabled models named in p_models
 -- (all enabled models when NULL), in preference order. For each model, under its advisory lock:
 -- refill the token bucket (rpm, burst) on the database clock, count live leases against
@@ -80,7 +88,9 @@ BEGIN
       VALUES (m.id, m.burst, v_now, v_now) ON CONFLICT (model_id) DO NOTHING;
     SELECT * INTO q FROM llmlb.quota WHERE model_id = m.id;
     v_rate := m.rpm / 60.0 * llmlb.effective_factor(q, v_now);
-    v_tokens := least(m.burst::double precision,
+    v_tokens := least(least(m.burst::double precision,
+                            greatest(1.0, v_rate * 0.02,
+                                     m.burst - v_rate * llmlb.delivery_jitter_seconds())),
                       q.tokens + greatest(0, extract(epoch FROM v_now - q.refilled_at)) * v_rate);
     kind := 'model'; model := m.name; task_id := NULL; prompt := NULL; lease_token := NULL;
     attempts := NULL; claimed_at := v_now;

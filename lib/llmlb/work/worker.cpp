@@ -212,7 +212,15 @@ struct Worker::Impl {
       return;
     }
     totals.claimed += static_cast<long long>(got.tasks.size());
+    const bool sent_any = !got.tasks.empty();
     dispatch(std::move(got.tasks), after);
+    if (sent_any) {
+      // Put the requests on the wire now, not after the bookkeeping below: the quota was
+      // granted for this moment, and the backend should see them as close to it as possible.
+      for (const auto& resp : client->wait(Millis(0))) {
+        on_response(resp);
+      }
+    }
 
     // When to claim next: at the earliest token or cooldown end, else at the next poll; sooner
     // when a call finishes if slots were what held us back.

@@ -1,0 +1,194 @@
+"""Issue 2: migrate, limits, enqueue, configuration and exit codes, run as a user would."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from .conftest import BIN, llmlb, set_limits
+
+
+def test_version_and_help_on_every_command():
+    p = llmlb("--version")
+    assert p.returncode == 0 and p.stdout.startswith("llmlb ")
+    for cmd in (["migrate"], ["limits", "set"], ["limits", "list"], ["enqueue"], ["work"]):
+        h = llmlb(*cmd, "--help")
+        assert h.returncode == 0, cmd
+        assert "Example" in h.stdout, cmd
+
+
+def test_unknown_command_is_a_usage_error():
+    p = llmlb("frobnicate")
+    assert p.returncode == 2
+    assert p.stderr.startswith("llmlb: error: ")
+
+
+def test_migrate_twice_changes_nothing(db):
+    first = llmlb("migrate", db_url=db.url)
+    assert first.returncode == 0, first.stderr
+    assert "applied 2 migration(s)" in first.stdout
+    before = db.sql("SELECT name, applied_at FROM llmlb.schema_migrations ORDER BY name")
+    second = llmlb("migrate", db_url=db.url)
+    assert second.returncode == 0
+    assert "up to date" in second.stdout
+    assert db.sql("SELECT name, applied_at FROM llmlb.schema_migrations ORDER BY name") == before
+
+
+def test_two_migrations_at_once_are_safe(db):
+    results = []
+
+    def run():
+        results.append(llmlb("migrate", db_url=db.url))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    assert sum("applied 2" in r.stdout for r in results) == 1
+    assert db.one("SELECT count(*) FROM llmlb.schema_migrations") == 2
+
+
+def test_plain_insert_works_on_migrated_database(migrated):
+    migrated.sql("INSERT INTO tasks (prompt) VALUES ('x')")
+    row = migrated.sql("SELECT status, model, priority, attempts, created_at IS NOT NULL FROM tasks")
+    assert row == [("unsolved", None, 0, 0, True)]
+
+
+def test_migrate_adds_columns_to_an_existing_tasks_table(db):
+    db.sql("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, source text)")
+    db.sql("INSERT INTO tasks (prompt, source) VALUES ('old', 'crm')")
+    assert llmlb("migrate", db_url=db.url).returncode == 0
+    assert db.sql("SELECT id, prompt, source, status, attempts FROM tasks") == [
+        (1, "old", "crm", "unsolved", 0)]
+    db.sql("INSERT INTO tasks (prompt, model, priority) VALUES ('new', 'm0', 3)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rpm", "-5"], "invalid --rpm '-5'"),
+    (["--rpm", "abc"], "invalid --rpm 'abc'"),
+    (["--rpm", "0"], "invalid --rpm '0'"),
+    (["--rpm", "nan"], "invalid --rpm 'nan'"),
+    (["--rpm", "60", "--burst", "0"], "invalid --burst '0'"),
+    (["--rpm", "60", "--max-inflight", "1.5"], "invalid --max-inflight '1.5'"),
+    (["--rpm", "60", "--enable", "--disable"], "excludes"),
+])
+def test_invalid_limits_exit_2_and_change_nothing(migrated, args, message):
+    set_limits(migrated.url, "m", 60, burst=3, max_inflight=4)
+    before = migrated.sql("SELECT * FROM llmlb.models")
+    p = llmlb("limits", "set", "m", *args, db_url=migrated.url)
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 2
+    assert migrated.sql("SELECT * FROM llmlb.models") == before
+
+
+def test_check_constraints_reject_nonsense_in_plain_sql(migrated):
+    import psycopg
+    set_limits(migrated.url, "m", 60)
+    for bad in ("rpm = -1", "rpm = 'NaN'", "burst = 0", "max_inflight = 0"):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            migrated.sql(f"UPDATE llmlb.models SET {bad} WHERE name = 'm'")
+
+
+def test_limits_set_and_list(migrated):
+    p = llmlb("limits", "set", "alpha", "--rpm", "120", "--burst", "4", "--max-inflight", "7",
+              db_url=migrated.url)
+    assert p.returncode == 0, p.stderr
+    llmlb("limits", "set", "alpha", "--disable", db_url=migrated.url, check=True)
+    llmlb("limits", "set", "beta", "--rpm", "30", "--preference", "1", db_url=migrated.url,
+          check=True)
+    rows = json.loads(llmlb("limits", "list", "--json", db_url=migrated.url, check=True).stdout)
+    assert [r["name"] for r in rows] == ["beta", "alpha"]
+    alpha = rows[1]
+    assert (alpha["rpm"], alpha["burst"], alpha["max_inflight"], alpha["enabled"]) == (
+        120, 4, 7, False)
+    assert rows[0]["burst"] == 1  # default: one second of rpm, at least 1
+    table = llmlb("limits", "list", db_url=migrated.url, check=True).stdout
+    assert "alpha" in table and "beta" in table and "MAX_INFLIGHT" in table
+
+
+def test_new_model_needs_rpm(migrated):
+    p = llmlb("limits", "set", "fresh", "--burst", "3", db_url=migrated.url)
+    assert p.returncode == 2 and "--rpm is required" in p.stderr
+    assert migrated.one("SELECT count(*) FROM llmlb.models") == 0
+
+
+def test_enqueue_rejects_a_file_with_errors_unless_skip_invalid(migrated, tmp_path):
+    f = tmp_path / "tasks.jsonl"
+    f.write_text('{"prompt": "one"}\n'
+                 '\n'
+                 '{"prompt": 5}\n'
+                 '{"prompt": "two", "model": "m1", "priority": 9}\n'
+                 'garbage\n'
+                 '{"prompt": "x", "colour": "red"}\n'
+                 '{"prompt": "   "}\n')
+    p = llmlb("enqueue", f, db_url=migrated.url)
+    assert p.returncode == 2
+    for line in (3, 5, 6, 7):
+        assert f"line {line}:" in p.stderr
+    assert "nothing was inserted" in p.stderr
+    assert migrated.one("SELECT count(*) FROM tasks") == 0
+    p = llmlb("enqueue", "--skip-invalid", f, db_url=migrated.url)
+    assert p.returncode == 0, p.stderr
+    assert migrated.sql("SELECT prompt, model, priority FROM tasks ORDER BY id") == [
+        ("one", None, 0), ("two", "m1", 9)]
+
+
+def test_enqueue_from_stdin_round_trips_unicode(migrated):
+    prompts = ['quote " backslash \\ tab \t', "emoji 😀 and ünïcödé", "ctrl \u0001\u001f"]
+    data = "".join(json.dumps({"prompt": p}) + "\n" for p in prompts)
+    p = llmlb("enqueue", "-", input=data, db_url=migrated.url)
+    assert p.returncode == 0, p.stderr
+    assert [r[0] for r in migrated.sql("SELECT prompt FROM tasks ORDER BY id")] == prompts
+
+
+def test_enqueue_missing_file_is_a_usage_error(migrated):
+    p = llmlb("enqueue", "/nonexistent/tasks.jsonl", db_url=migrated.url)
+    assert p.returncode == 2 and "cannot read" in p.stderr
+
+
+def test_unreachable_database_names_host_and_hides_password():
+    url = "postgresql://llmlb:s3cr3t-pw@127.0.0.1:1/nodb"
+    for args in (["migrate"], ["limits", "list"], ["work", "--backend-url", "http://127.0.0.1:9"]):
+        p = llmlb(*args, db_url=url)
+        assert p.returncode == 1, (args, p.stderr)
+        assert p.stderr.count("\n") == 1, p.stderr
+        assert '"127.0.0.1"' in p.stderr and '"nodb"' in p.stderr
+        assert "s3cr3t-pw" not in p.stderr + p.stdout
+
+
+def test_malformed_database_url_is_a_usage_error():
+    p = llmlb("migrate", db_url="postgresql://u:pw@host:notaport/db?bogus=1")
+    assert p.returncode == 2
+    assert "pw" not in p.stderr.replace("postgresql", "")
+
+
+def test_commands_on_unmigrated_database_say_to_migrate(db):
+    for args in (["limits", "list"], ["work", "--backend-url", "http://127.0.0.1:9"]):
+        p = llmlb(*args, db_url=db.url)
+        assert p.returncode == 2, p.stderr
+        assert "llmlb migrate" in p.stderr
+
+
+def test_work_without_backend_url_is_a_usage_error(migrated):
+    p = llmlb("work", db_url=migrated.url)
+    assert p.returncode == 2 and "backend URL" in p.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--max-runtime", "soon"], ["--endpoint", "carrier-pigeon"], ["--poll-interval", "2s"],
+    ["--max-inflight-total", "0"], ["--log-format", "xml"], ["--models", "a b"],
+])
+def test_work_rejects_bad_options(migrated, args):
+    migrated.sql("INSERT INTO tasks (prompt) VALUES ('x')")
+    p = llmlb("work", "--backend-url", "http://127.0.0.1:9", *args, db_url=migrated.url)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("llmlb: error: ")
+    assert migrated.sql("SELECT status, lease_token FROM tasks") == [("unsolved", None)]
+
+
+def test_binary_exists():
+    assert BIN.exists(), f"build the binary first: {BIN}"
