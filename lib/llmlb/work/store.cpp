@@ -114,11 +114,11 @@ void Store::prepare() {
   conn_->prepare(
       "pending_work",
       "SELECT EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'"
-      " AND t.lease_token IS NULL AND t.model IS NULL"
+      " AND t.model IS NULL"
       " AND EXISTS (SELECT 1 FROM llmlb.models m WHERE m.enabled"
       "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))))"
       " OR EXISTS (SELECT 1 FROM public.tasks t JOIN llmlb.models m ON m.name = t.model"
-      " WHERE t.status = 'unsolved' AND t.lease_token IS NULL AND m.enabled"
+      " WHERE t.status = 'unsolved' AND m.enabled"
       " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
 }
 

@@ -105,8 +105,9 @@ class Store {
   /// Upserts this worker's row in llmlb.workers; `stopped` marks it as ended.
   void heartbeat(int in_flight, long long solved, long long failed, bool stopped);
 
-  /// True when an unsolved task that these models can answer is not leased (it may be waiting
-  /// for a retry). Used by --until-empty.
+  /// True while an unsolved task remains that these models can answer: waiting, waiting for a
+  /// retry, or leased by another worker (which may die, so its lease can come back). Used by
+  /// --until-empty, which thus exits only when the served backlog is really empty.
   bool has_pending_work(const std::vector<std::string>& models);
 
   /// Backlog, rate over the last `window_seconds` and leases per model.
