@@ -179,7 +179,7 @@ def test_work_without_backend_url_is_a_usage_error(migrated):
 
 
 @pytest.mark.parametrize("args", [
-    ["--max-runtime", "soon"], ["--endpoint", "carrier-pigeon"], ["--poll-interval", "2s"],
+    ["--max-runtime", "soon"], ["--max-runtime", "1s2"], ["--endpoint", "carrier-pigeon"], ["--poll-interval", "2s"],
     ["--max-inflight-total", "0"], ["--log-format", "xml"], ["--models", "a b"],
 ])
 def test_work_rejects_bad_options(migrated, args):

@@ -12,6 +12,7 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     return fail("empty duration");
   }
   double total_ms = 0;
+  int parts = 0;
   while (!text.empty()) {
     std::size_t i = 0;
     while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
@@ -49,10 +50,11 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
       return fail(fmt::format("invalid duration '{}': unknown unit '{}' (use ms, s, m, h or d)",
                               original, unit));
     }
-    if (unit.empty() && !text.empty()) {
+    if (unit.empty() && (!text.empty() || total_ms > 0 || parts > 0)) {
       return fail(fmt::format("invalid duration '{}'", original));
     }
     total_ms += value * scale;
+    ++parts;
   }
   if (total_ms > 10.0 * 365 * 86'400'000) {
     return fail(fmt::format("invalid duration '{}': longer than 10 years", original));

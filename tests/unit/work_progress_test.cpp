@@ -1,0 +1,51 @@
+#include "llmlb/work/live_table.hpp"
+#include "llmlb/work/progress.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace llmlb::work;
+
+namespace {
+Figures sample() {
+  Figures f;
+  f.unpinned_waiting = 100;
+  ModelFigures a;
+  a.model = "m0";
+  a.configured = a.enabled = true;
+  a.rpm = 60;
+  a.max_inflight = 5;
+  a.sent_last_window = 10;
+  a.leased = 4;
+  a.waiting = 7;
+  ModelFigures ghost;
+  ghost.model = "ghost";
+  ghost.waiting = 3;
+  ModelFigures off = a;
+  off.model = "off";
+  off.enabled = false;
+  off.waiting = 2;
+  f.models = {a, ghost, off};
+  return f;
+}
+}  // namespace
+
+TEST_CASE("progress line: totals, rate against limit, backlog, unsolvable pinned work") {
+  Totals t;
+  t.solved = 5;
+  t.failed = 1;
+  t.in_flight = 4;
+  const auto line = format_progress(t, sample(), 10);
+  CHECK(line.find("solved=5 failed=1") == 0);
+  CHECK(line.find("backlog=112") != std::string::npos);
+  CHECK(line.find("m0 60/60rpm 4/5 inflight") != std::string::npos);
+  CHECK(line.find("ghost=3 (not configured)") != std::string::npos);
+  CHECK(line.find("off=2 (disabled)") != std::string::npos);
+}
+
+TEST_CASE("live table has a row per model and a totals row") {
+  const auto table = render_table(Totals{}, sample(), 10);
+  CHECK(table.find("MODEL") == 0);
+  CHECK(table.find("100%") != std::string::npos);
+  CHECK(table.find("not configured") != std::string::npos);
+  CHECK(table.find("backlog 112 (100 unpinned)") != std::string::npos);
+}
