@@ -1,0 +1,121 @@
+"""The shared SQL functions, called directly: the quota arithmetic every process relies on."""
+from __future__ import annotations
+
+import time
+
+from .conftest import set_limits
+
+
+def claim(db, worker="w", want=100, models=None, lease=30):
+    rows = db.sql("SELECT kind, model, task_id, lease_token, wait_seconds, note"
+                  " FROM llmlb.claim(%s, %s, %s, %s)", (worker, want, models, lease))
+    tasks = [r for r in rows if r[0] == "task"]
+    states = {r[1]: (r[5], r[4]) for r in rows if r[0] == "model"}
+    return tasks, states
+
+
+def test_bucket_grants_burst_then_rate(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 60, burst=5, max_inflight=100)  # 1 per second
+    db.insert_tasks([f"t{i}" for i in range(20)])
+    tasks, states = claim(db)
+    # 5 - 1/s x 0.15 s held back for delivery jitter: 4 at once.
+    assert len(tasks) == 4
+    assert states["m0"][0] == "rate" and 0 < states["m0"][1] <= 1.2
+    tasks, states = claim(db)
+    assert tasks == [] and states["m0"][0] == "rate"
+    time.sleep(1.1)
+    tasks, _ = claim(db)
+    assert len(tasks) == 1
+
+
+def test_max_inflight_counts_live_leases_and_expired_ones_come_back(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 60000, burst=100, max_inflight=3)
+    db.insert_tasks([f"t{i}" for i in range(10)])
+    tasks, states = claim(db, lease=0.3)
+    assert len(tasks) == 3 and states["m0"][0] == "inflight"
+    assert claim(db)[0] == []
+    time.sleep(0.4)  # the holder "died": its leases expire and the slots free themselves
+    tasks, _ = claim(db, worker="other")
+    assert len(tasks) == 3
+    assert db.one("SELECT count(*) FROM tasks WHERE lease_owner = 'other'") == 3
+    assert db.one("SELECT max(attempts) FROM tasks") == 0
+
+
+def test_disabled_and_unlisted_models_are_not_served(migrated):
+    db = migrated
+    set_limits(db.url, "a", 6000, burst=50, max_inflight=50)
+    set_limits(db.url, "b", 6000, burst=50, max_inflight=50)
+    db.insert_tasks(["for a"], model="a")
+    db.insert_tasks(["for b"], model="b")
+    tasks, states = claim(db, models=["b"])
+    assert [t[1] for t in tasks] == ["b"] and set(states) == {"b"}
+    db.sql("UPDATE llmlb.models SET enabled = false WHERE name = 'a'")
+    tasks, states = claim(db)
+    assert tasks == [] and "a" not in states
+
+
+def test_429_cooldown_then_halved_rate_recovering(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 600, burst=10, max_inflight=100)  # 10 per second
+    db.insert_tasks([f"t{i}" for i in range(50)])
+    db.sql("SELECT llmlb.note_rate_limited('m0', 0.5, 1)")
+    tasks, states = claim(db)
+    assert tasks == [] and states["m0"][0] == "cooldown"
+    assert 0.3 < states["m0"][1] <= 0.5
+    factor = db.one("SELECT rate_factor FROM llmlb.quota")
+    assert factor == 0.5
+    db.sql("SELECT llmlb.note_rate_limited('m0', 0.5, 1)")
+    assert db.one("SELECT rate_factor FROM llmlb.quota") < 0.5  # repeated 429s lower it more
+    # The configured limit itself is never changed.
+    assert db.one("SELECT rpm FROM llmlb.models") == 600
+    time.sleep(0.6)
+    tasks, states = claim(db)
+    assert states["m0"][0] in ("rate", "idle", "granted")
+    # Recovery is linear back to 1 over about 30 s.
+    assert db.one("SELECT llmlb.effective_factor(q, clock_timestamp() + interval '40 seconds')"
+                  " FROM llmlb.quota q") == 1
+
+
+def test_retry_waits_until_retry_at(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 60000, burst=100, max_inflight=100)
+    db.insert_tasks(["flaky"])
+    (task,), _ = claim(db)
+    done = db.sql("SELECT retried FROM llmlb.complete('w', %s, 5)", (
+        '[{"id": %d, "token": %d, "model": "m0", "outcome": "transient", "error": "HTTP 503",'
+        ' "retry_seconds": 0.5}]' % (task[2], task[3]),))
+    assert done == [(1,)]
+    assert claim(db)[0] == []
+    time.sleep(0.6)
+    tasks, _ = claim(db)
+    assert [t[2] for t in tasks] == [task[2]]
+    assert db.one("SELECT attempts FROM tasks") == 1
+
+
+def test_claim_never_takes_more_than_granted_under_concurrency(migrated):
+    import threading
+    db = migrated
+    set_limits(db.url, "m0", 60, burst=20, max_inflight=1000)
+    db.insert_tasks([f"t{i}" for i in range(200)])
+    got = []
+
+    def worker(i):
+        from .conftest import Database
+        d = Database(db.url)
+        try:
+            for _ in range(5):
+                got.extend(claim(d, worker=f"w{i}", want=7)[0])
+        finally:
+            d.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [t[2] for t in got]
+    assert len(ids) == len(set(ids)), "a task was claimed twice"
+    # Burst 20 minus 0.15 s of rate, plus about a token per second of the test.
+    assert 19 <= len(ids) <= 19 + 5
