@@ -1,0 +1,338 @@
+#include "llmlb/backend/protocol.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace llmlb::backend {
+namespace {
+
+// Decodes the code point starting at text[i] and advances i past it. Returns -1 for a byte
+// that does not start a well-formed sequence (i then moves by one byte).
+std::int32_t next_code_point(std::string_view text, std::size_t& i) noexcept {
+  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
+  const unsigned lead = byte(i);
+  if (lead < 0x80) {
+    ++i;
+    return static_cast<std::int32_t>(lead);
+  }
+  std::size_t length = 0;
+  std::uint32_t cp = 0;
+  std::uint32_t smallest = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+    cp = lead & 0x1Fu;
+    smallest = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    cp = lead & 0x0Fu;
+    smallest = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    cp = lead & 0x07u;
+    smallest = 0x10000;
+  } else {
+    ++i;
+    return -1;
+  }
+  if (text.size() - i < length) {
+    ++i;
+    return -1;
+  }
+  for (std::size_t k = 1; k < length; ++k) {
+    const unsigned next = byte(i + k);
+    if ((next & 0xC0u) != 0x80u) {
+      ++i;
+      return -1;
+    }
+    cp = (cp << 6) | (next & 0x3Fu);
+  }
+  if (cp < smallest || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    ++i;
+    return -1;
+  }
+  i += length;
+  return static_cast<std::int32_t>(cp);
+}
+
+// A RapidJSON output stream appending to a std::string.
+class StringOutput {
+ public:
+  using Ch = char;
+  explicit StringOutput(std::string& out) : out_(out) {}
+  void Put(char c) { out_.push_back(c); }
+  void Flush() {}
+
+ private:
+  std::string& out_;
+};
+
+using Writer = rapidjson::Writer<StringOutput>;
+using Document = rapidjson::Document;
+using Value = rapidjson::Value;
+
+// Checks a string the encoder is about to write; `what` names it in the failure.
+util::Result<std::string_view> checked(std::string_view text, const std::string& what) {
+  if (text.size() > std::numeric_limits<rapidjson::SizeType>::max()) {
+    return util::fail(what + " is longer than 4 GiB");
+  }
+  if (!is_valid_utf8(text)) {
+    return util::fail(what + " is not valid UTF-8");
+  }
+  return text;
+}
+
+// Writes a string as a key (key == true) or a value; true on success.
+bool put(Writer& writer, std::string_view text, bool key) {
+  const auto length = static_cast<rapidjson::SizeType>(text.size());
+  return key ? writer.Key(text.data(), length) : writer.String(text.data(), length);
+}
+
+// Writes {"<model>": model, "<prompt>": prompt}; `where` prefixes failure messages.
+util::Result<bool> write_request(Writer& writer, const Protocol& protocol, std::string_view model,
+                                 std::string_view prompt, const std::string& where) {
+  auto model_ok = checked(model, where + "model name");
+  if (!model_ok) {
+    return util::fail(model_ok.error());
+  }
+  auto prompt_ok = checked(prompt, where + "prompt");
+  if (!prompt_ok) {
+    return util::fail(prompt_ok.error());
+  }
+  const bool written = writer.StartObject() && put(writer, protocol.model_field, true) &&
+                       put(writer, model, false) && put(writer, protocol.prompt_field, true) &&
+                       put(writer, prompt, false) && writer.EndObject();
+  if (!written) {
+    return util::fail(where + "could not be encoded as JSON");
+  }
+  return true;
+}
+
+util::Result<bool> check_field_names(const Protocol& protocol, bool batch) {
+  std::vector<const std::string*> names = {&protocol.model_field, &protocol.prompt_field};
+  if (batch) {
+    names.push_back(&protocol.requests_field);
+  }
+  for (const std::string* name : names) {
+    auto ok = checked(*name, "protocol field name");
+    if (!ok) {
+      return util::fail(ok.error());
+    }
+  }
+  return true;
+}
+
+// Parses `body` into `doc`; fails with a one-line reason.
+util::Result<bool> parse(Document& doc, std::string_view body) {
+  constexpr unsigned kFlags =
+      rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
+  doc.Parse<kFlags>(body.data(), body.size());
+  if (doc.HasParseError()) {
+    std::string reason = rapidjson::GetParseError_En(doc.GetParseError());
+    if (!reason.empty() && reason.back() == '.') {
+      reason.pop_back();
+    }
+    return util::fail("response is not valid JSON: " + reason + " (at byte " +
+                      std::to_string(doc.GetErrorOffset()) + ")");
+  }
+  if (!doc.IsObject()) {
+    return util::fail("response is not a JSON object");
+  }
+  return true;
+}
+
+const Value* member(const Value& object, const std::string& name) {
+  const auto it = object.FindMember(
+      Value(rapidjson::StringRef(name.data(), static_cast<rapidjson::SizeType>(name.size()))));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+// Accepts a decoded answer string, or says why it cannot be stored.
+util::Result<std::string> answer_text(const Value& value) {
+  const std::string_view text(value.GetString(), value.GetStringLength());
+  if (text.find('\0') != std::string_view::npos) {
+    return util::fail("answer contains a NUL character");
+  }
+  // RapidJSON lets a lone "\udc00" escape through as an (invalid) UTF-8 surrogate.
+  if (!is_valid_utf8(text)) {
+    return util::fail("answer is not valid UTF-8");
+  }
+  return std::string(text);
+}
+
+constexpr std::size_t kErrorChars = 200;
+
+// A configured field name as it may appear in a one-line message.
+std::string name_of(const std::string& field) {
+  return one_line(field, 64);
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // Fast path for ASCII.
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    if (next_code_point(text, i) < 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string one_line(std::string_view text, std::size_t max_chars) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_chars * 4) + 3);
+  std::size_t chars = 0;
+  bool pending_blank = false;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t start = i;
+    const std::int32_t cp = next_code_point(text, i);
+    const bool blank = cp == ' ' || (cp >= 0 && cp < 0x20) || (cp >= 0x7F && cp < 0xA0) ||
+                       cp == 0x2028 || cp == 0x2029;
+    if (blank) {
+      pending_blank = !out.empty();
+      continue;
+    }
+    if (chars + (pending_blank ? 1 : 0) >= max_chars) {
+      out += "...";
+      return out;
+    }
+    if (pending_blank) {
+      out += ' ';
+      ++chars;
+      pending_blank = false;
+    }
+    if (cp < 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    } else {
+      out.append(text.substr(start, i - start));
+    }
+    ++chars;
+  }
+  return out;
+}
+
+util::Result<std::string> encode_single(const Protocol& protocol, std::string_view model,
+                                        std::string_view prompt) {
+  auto names = check_field_names(protocol, false);
+  if (!names) {
+    return util::fail(names.error());
+  }
+  std::string out;
+  out.reserve(model.size() + prompt.size() + protocol.model_field.size() +
+              protocol.prompt_field.size() + 16);
+  StringOutput stream(out);
+  Writer writer(stream);
+  auto written = write_request(writer, protocol, model, prompt, "");
+  if (!written) {
+    return util::fail(written.error());
+  }
+  return out;
+}
+
+util::Result<std::string> encode_batch(const Protocol& protocol, std::span<const BatchItem> items) {
+  auto names = check_field_names(protocol, true);
+  if (!names) {
+    return util::fail(names.error());
+  }
+  std::size_t estimate = protocol.requests_field.size() + 8;
+  for (const BatchItem& item : items) {
+    estimate += item.model.size() + item.prompt.size() + protocol.model_field.size() +
+                protocol.prompt_field.size() + 16;
+  }
+  std::string out;
+  out.reserve(estimate);
+  StringOutput stream(out);
+  Writer writer(stream);
+  if (!(writer.StartObject() && put(writer, protocol.requests_field, true) &&
+        writer.StartArray())) {
+    return util::fail("batch request could not be encoded as JSON");
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto written = write_request(writer, protocol, items[i].model, items[i].prompt,
+                                 "batch item #" + std::to_string(i) + ": ");
+    if (!written) {
+      return util::fail(written.error());
+    }
+  }
+  if (!(writer.EndArray() && writer.EndObject())) {
+    return util::fail("batch request could not be encoded as JSON");
+  }
+  return out;
+}
+
+util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body) {
+  Document doc;
+  auto parsed = parse(doc, body);
+  if (!parsed) {
+    return util::fail(parsed.error());
+  }
+  const Value* answer = member(doc, protocol.answer_field);
+  if (answer == nullptr || !answer->IsString()) {
+    const Value* error = member(doc, protocol.error_field);
+    if (answer == nullptr && error != nullptr && error->IsString()) {
+      return util::fail(
+          "backend reported an error: " +
+          one_line(std::string_view(error->GetString(), error->GetStringLength()), kErrorChars));
+    }
+    return util::fail("response has no string field '" + name_of(protocol.answer_field) + "'");
+  }
+  return answer_text(*answer);
+}
+
+util::Result<std::vector<ItemResult>> decode_batch(const Protocol& protocol, std::string_view body,
+                                                   std::size_t expected_items) {
+  Document doc;
+  auto parsed = parse(doc, body);
+  if (!parsed) {
+    return util::fail(parsed.error());
+  }
+  const Value* results = member(doc, protocol.results_field);
+  if (results == nullptr || !results->IsArray()) {
+    return util::fail("response has no array field '" + name_of(protocol.results_field) + "'");
+  }
+  if (results->Size() != expected_items) {
+    return util::fail("response has " + std::to_string(results->Size()) + " results for " +
+                      std::to_string(expected_items) + " requests");
+  }
+  std::vector<ItemResult> out;
+  out.reserve(expected_items);
+  for (const Value& entry : results->GetArray()) {
+    const Value* answer = &entry;
+    const Value* error = nullptr;
+    if (entry.IsObject()) {
+      answer = member(entry, protocol.answer_field);
+      error = member(entry, protocol.error_field);
+    }
+    ItemResult item;
+    if (answer != nullptr && answer->IsString()) {
+      auto text = answer_text(*answer);
+      item.ok = text.ok();
+      item.text = text.ok() ? std::move(text).value() : text.error();
+    } else if (error != nullptr && error->IsString()) {
+      item.text =
+          one_line(std::string_view(error->GetString(), error->GetStringLength()), kErrorChars);
+      if (item.text.empty()) {
+        item.text = "backend reported an empty error";
+      }
+    } else if (error != nullptr && !error->IsNull()) {
+      item.text = "backend reported an error that is not a string";
+    } else {
+      item.text = "result is neither a string answer nor an error";
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace llmlb::backend

@@ -1,0 +1,85 @@
+// The JSON protocol spoken with the Models Backend: request bodies for one prompt ("single") or
+// many ("batch"), and the decoding of their responses. Field names are configurable.
+//
+// Single:  request  {"model": "...", "prompt": "..."}
+//          response {"answer": "..."}                       (or {"error": "..."} on failure)
+// Batch:   request  {"requests": [{"model": "...", "prompt": "..."}, ...]}
+//          response {"results": [R, ...]}, one R per request, in request order, where R is
+//                   "answer text", {"answer": "..."} or {"error": "message"}
+//
+// Every string handed in or out is UTF-8; answers are also free of NUL characters, so they fit
+// in a PostgreSQL text column.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "llmlb/util/result.hpp"
+
+namespace llmlb::backend {
+
+/// URL paths and JSON field names of the backend protocol.
+struct Protocol {
+  std::string single_path = "/single";
+  std::string batch_path = "/batch";
+  std::string model_field = "model";
+  std::string prompt_field = "prompt";
+  std::string answer_field = "answer";
+  std::string requests_field = "requests";
+  std::string results_field = "results";
+  std::string error_field = "error";
+};
+
+/// True if `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no UTF-16 surrogates, no
+/// code point above U+10FFFF). NUL bytes are well-formed.
+bool is_valid_utf8(std::string_view text) noexcept;
+
+/// `text` made safe for one log line or a tasks.last_error value: invalid UTF-8 becomes U+FFFD,
+/// control characters (NUL, CR, LF, tab, ...) become spaces, runs of blanks collapse to one,
+/// ends are trimmed, and only the first `max_chars` code points are kept ("..." is appended
+/// when something was cut). The result is valid UTF-8 without NUL.
+std::string one_line(std::string_view text, std::size_t max_chars);
+
+/// The single-call request body {"<model>": model, "<prompt>": prompt}. Strings are escaped
+/// exactly (quotes, backslashes, control characters; other characters are copied as UTF-8).
+/// Fails, naming the culprit but not quoting it, if model, prompt or a field name is not valid
+/// UTF-8 or is longer than 4 GiB.
+util::Result<std::string> encode_single(const Protocol& protocol, std::string_view model,
+                                        std::string_view prompt);
+
+/// One entry of a batch request; views the caller's strings.
+struct BatchItem {
+  std::string_view model;
+  std::string_view prompt;
+};
+
+/// The batch request body {"<requests>": [{"<model>": .., "<prompt>": ..}, ...]}, in `items`
+/// order (an empty span gives an empty array). Fails like encode_single, naming the index of
+/// the bad item.
+util::Result<std::string> encode_batch(const Protocol& protocol, std::span<const BatchItem> items);
+
+/// The answer of a single-call response body. Failures: "response is not valid JSON: ..."
+/// (including invalid UTF-8), "response is not a JSON object", "backend reported an error: <msg>"
+/// (no answer but an error string), "response has no string field '<answer>'", "answer contains
+/// a NUL character", "answer is not valid UTF-8". Never throws on any input bytes but
+/// std::bad_alloc.
+util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body);
+
+/// The outcome of one batch entry.
+struct ItemResult {
+  bool ok = false;
+  std::string text;  ///< the answer when ok, else a one-line error message
+};
+
+/// The per-item results of a batch response, in request order. Fails (the whole call) if the
+/// body is not JSON, not an object, has no '<results>' array, or that array's length differs
+/// from `expected_items`. An entry that is an answer (a string, or an object with a string
+/// '<answer>') with a NUL character or invalid UTF-8, an entry carrying '<error>' (its message,
+/// made one line and cut to 200 characters), and an entry that is neither give !ok.
+util::Result<std::vector<ItemResult>> decode_batch(const Protocol& protocol, std::string_view body,
+                                                   std::size_t expected_items);
+
+}  // namespace llmlb::backend

@@ -1,0 +1,513 @@
+#include "llmlb/http/client.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include "llmlb/error.hpp"
+#include "llmlb/http/curl_handles.hpp"
+
+namespace llmlb::http {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Receive buffer per transfer. libcurl allocates it once per easy handle; with 2,000 transfers
+// in flight a large buffer would dominate memory, and LLM answers arrive slowly anyway.
+constexpr long kReceiveBufferBytes = 4 * 1024;
+// Upload buffer per transfer, used only for bodies libcurl cannot send in its first write.
+// 16 KiB is libcurl's minimum (the default is 64 KiB).
+constexpr long kUploadBufferBytes = 16 * 1024;
+// Smallest connection cache; it grows to twice the number in flight when that is larger.
+constexpr long kMinConnectionCache = 64;
+// Largest Retry-After accepted, in seconds (about 31 years).
+constexpr double kMaxRetryAfter = 1e9;
+
+// One request in flight. Heap-allocated so that the pointers handed to libcurl (PRIVATE,
+// WRITEDATA, HEADERDATA, POSTFIELDS, ERRORBUFFER) stay valid until it completes.
+struct Transfer {
+  Request request;
+  EasyHandle easy;
+  std::string body;
+  std::optional<double> retry_after_s;
+  std::size_t max_bytes = 0;
+  bool too_large = false;
+  bool reserved = false;
+  std::exception_ptr error;  // thrown inside a callback; rethrown by wait()
+  Clock::time_point started;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+bool starts_with_icase(std::string_view text, std::string_view prefix) noexcept {
+  if (text.size() < prefix.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+    if (c != prefix[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view text) noexcept {
+  constexpr std::string_view kBlank = " \t\r\n";
+  const auto first = text.find_first_not_of(kBlank);
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  const auto last = text.find_last_not_of(kBlank);
+  return text.substr(first, last - first + 1);
+}
+
+// CURLOPT_WRITEFUNCTION: appends to the body up to the cap. Returning less than offered makes
+// libcurl abort the transfer with CURLE_WRITE_ERROR. Nothing escapes into libcurl.
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * count;
+  try {
+    if (n > t->max_bytes - t->body.size()) {
+      t->too_large = true;
+      return 0;
+    }
+    if (!t->reserved) {
+      t->reserved = true;
+      curl_off_t length = -1;
+      if (curl_easy_getinfo(t->easy.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) ==
+              CURLE_OK &&
+          length > 0 && static_cast<std::uint64_t>(length) <= t->max_bytes) {
+        t->body.reserve(static_cast<std::size_t>(length));
+      }
+    }
+    t->body.append(data, n);
+    return n;
+  } catch (...) {
+    t->error = std::current_exception();
+    return 0;
+  }
+}
+
+// CURLOPT_HEADERFUNCTION: captures Retry-After of the final response. Called once per header
+// line, status lines included; a new status line (after a 1xx) forgets earlier headers.
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * count;
+  const std::string_view line(data, n);
+  constexpr std::string_view kRetryAfter = "retry-after:";
+  if (starts_with_icase(line, "http/")) {
+    t->retry_after_s.reset();
+  } else if (starts_with_icase(line, kRetryAfter)) {
+    t->retry_after_s = parse_retry_after(line.substr(kRetryAfter.size()), std::time(nullptr));
+  }
+  return n;
+}
+
+// Replaces control characters with spaces and trims, so a message fits on one line.
+std::string one_line(std::string_view text) {
+  std::string out(trim(text));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<double> parse_retry_after(std::string_view value, std::time_t now) noexcept {
+  value = trim(value);
+  if (value.empty()) {
+    return std::nullopt;
+  }
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    double seconds = 0;
+    for (char c : value) {
+      seconds = seconds * 10 + (c - '0');
+      if (seconds > kMaxRetryAfter) {
+        return kMaxRetryAfter;
+      }
+    }
+    return seconds;
+  }
+  char date[80];
+  if (value.size() >= sizeof date) {
+    return std::nullopt;
+  }
+  std::memcpy(date, value.data(), value.size());
+  date[value.size()] = '\0';
+  const std::time_t when = curl_getdate(date, nullptr);
+  if (when == -1) {
+    return std::nullopt;
+  }
+  const double seconds = std::difftime(when, now);
+  if (seconds < 0) {
+    return 0.0;
+  }
+  return seconds > kMaxRetryAfter ? kMaxRetryAfter : seconds;
+}
+
+struct Client::Impl {
+  ClientOptions options;
+  SList headers;
+  std::vector<std::string> secrets;  // header values, scrubbed from every error text
+  MultiHandle multi;
+  long connection_cache = 0;
+  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active;
+  std::vector<Response> ready;
+  std::exception_ptr pending;
+
+  ~Impl() {
+    for (auto& entry : active) {
+      curl_multi_remove_handle(multi.get(), entry.second->easy.get());
+    }
+  }
+
+  void set_connection_cache(long size) {
+    const CURLMcode code = curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, size);
+    if (code != CURLM_OK) {
+      throw RuntimeError(std::string("libcurl: cannot size the connection cache: ") +
+                         curl_multi_strerror(code));
+    }
+    connection_cache = size;
+  }
+
+  // Removes every configured header value from `message`.
+  std::string redact(std::string message) const {
+    for (const auto& secret : secrets) {
+      for (auto at = message.find(secret); at != std::string::npos; at = message.find(secret, at)) {
+        message.replace(at, secret.size(), "<redacted>");
+        at += std::strlen("<redacted>");
+      }
+    }
+    return message;
+  }
+
+  CURLcode configure(Transfer& t) const {
+    CURL* easy = t.easy.get();
+    CURLcode code = CURLE_OK;
+    const auto set = [&](CURLoption option, auto value) {
+      if (code == CURLE_OK) {
+        code = curl_easy_setopt(easy, option, value);
+      }
+    };
+    set(CURLOPT_PRIVATE, static_cast<void*>(&t));
+    set(CURLOPT_URL, t.request.url.c_str());
+    set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
+    set(CURLOPT_POSTFIELDS, t.request.body.data());
+    set(CURLOPT_HTTPHEADER, headers.get());
+    set(CURLOPT_WRITEFUNCTION, &on_body);
+    set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
+    set(CURLOPT_HEADERFUNCTION, &on_header);
+    set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
+    set(CURLOPT_ERRORBUFFER, t.errbuf);
+    set(CURLOPT_TIMEOUT_MS, static_cast<long>(t.request.timeout.count()));
+    set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    set(CURLOPT_NOSIGNAL, 1L);
+    set(CURLOPT_TCP_NODELAY, 1L);
+    set(CURLOPT_TCP_KEEPALIVE, 1L);
+    set(CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+    set(CURLOPT_UPLOAD_BUFFERSIZE, kUploadBufferBytes);
+    set(CURLOPT_MAXFILESIZE_LARGE,
+        static_cast<curl_off_t>(std::min<std::uint64_t>(options.max_response_bytes,
+                                                        std::numeric_limits<curl_off_t>::max())));
+    return code;
+  }
+
+  // Whether a CURLE_OPERATION_TIMEDOUT came from the connect timeout rather than the
+  // whole-transfer timeout. libcurl does not say; a transfer that connected cannot have hit the
+  // connect timeout, and otherwise the time taken tells which limit was nearer.
+  bool connect_timed_out(const Transfer& t, std::chrono::microseconds elapsed) const {
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (connect_us > 0) {
+      return false;
+    }
+    const auto whole = t.request.timeout;
+    const auto connect = options.connect_timeout;
+    if (whole.count() <= 0) {
+      return true;
+    }
+    return whole > connect && elapsed < connect + (whole - connect) / 2;
+  }
+
+  // Fills the transport-error fields of `r` for a transfer that ended with `code`.
+  void describe_failure(CURLcode code, const Transfer& t, Response& r) const {
+    long os_errno = 0;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+    const std::string detail = one_line(t.errbuf);
+    std::string message;
+    switch (code) {
+      case CURLE_OPERATION_TIMEDOUT:
+        r.timed_out = true;
+        if (connect_timed_out(t, r.elapsed)) {
+          r.connect_failed = true;
+          message =
+              "connect timed out after " + std::to_string(options.connect_timeout.count()) + " ms";
+        } else {
+          message = "timed out after " + std::to_string(t.request.timeout.count()) + " ms";
+        }
+        break;
+      case CURLE_COULDNT_CONNECT:
+        r.connect_failed = true;
+        if (os_errno == ECONNREFUSED) {
+          message = "connection refused";
+        } else if (os_errno == ENETUNREACH || os_errno == EHOSTUNREACH) {
+          message = "host unreachable";
+        } else {
+          message = "could not connect: " + detail;
+        }
+        break;
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+        r.connect_failed = true;
+        message = detail.empty() ? "could not resolve host" : detail;
+        break;
+      case CURLE_WRITE_ERROR:
+      case CURLE_FILESIZE_EXCEEDED:
+        if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+          r.too_large = true;
+          message = "response larger than " + std::to_string(options.max_response_bytes) + " bytes";
+        } else if (t.error) {
+          message = "internal error while receiving the response";
+        } else {
+          message = std::string(curl_easy_strerror(code));
+        }
+        break;
+      case CURLE_GOT_NOTHING:
+        message = "server closed the connection without responding";
+        break;
+      case CURLE_PARTIAL_FILE:
+        message = "connection closed before the response was complete";
+        break;
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR:
+        if (os_errno == ECONNRESET) {
+          message = "connection reset by peer";
+        } else if (os_errno == EPIPE) {
+          message = "connection closed by peer while sending";
+        } else {
+          message = std::string(curl_easy_strerror(code)) + (detail.empty() ? "" : ": " + detail);
+        }
+        break;
+      case CURLE_URL_MALFORMAT:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        // The URL may carry credentials: name the problem, not the URL.
+        message = std::string("invalid URL: ") + curl_easy_strerror(code);
+        break;
+      default:
+        message = std::string(curl_easy_strerror(code)) + (detail.empty() ? "" : ": " + detail);
+        break;
+    }
+    r.transport_error = redact(one_line(message));
+  }
+
+  Response make_response(Transfer& t, CURLcode code) const {
+    Response r;
+    r.tag = t.request.tag;
+    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t.started);
+    if (code == CURLE_OK) {
+      r.transport_ok = true;
+      curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &r.status);
+      r.body = std::move(t.body);
+      r.retry_after_s = t.retry_after_s;
+    } else {
+      describe_failure(code, t, r);
+    }
+    return r;
+  }
+
+  // Hands the transfer that owns `easy` over to `ready`.
+  void finish(CURL* easy, CURLcode code) {
+    char* priv = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    const auto it = active.find(reinterpret_cast<Transfer*>(priv));
+    if (it == active.end()) {
+      curl_multi_remove_handle(multi.get(), easy);  // not ours; cannot happen
+      return;
+    }
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    active.erase(it);
+    curl_multi_remove_handle(multi.get(), easy);  // getinfo still works afterwards
+    Response response = make_response(*t, code);
+    if (t->error && !pending) {
+      pending = t->error;
+    }
+    ready.push_back(std::move(response));
+  }
+
+  // One curl_multi_perform, then collects every finished transfer into `ready`.
+  void drive() {
+    int running = 0;
+    const CURLMcode code = curl_multi_perform(multi.get(), &running);
+    if (code != CURLM_OK) {
+      throw RuntimeError(std::string("libcurl: ") + curl_multi_strerror(code));
+    }
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(multi.get(), &left)) {
+      if (message->msg == CURLMSG_DONE) {
+        // Copy out before finish(): removing the handle invalidates `message`.
+        CURL* easy = message->easy_handle;
+        const CURLcode result = message->data.result;
+        finish(easy, result);
+      }
+    }
+  }
+
+  void rethrow_pending() {
+    if (pending) {
+      std::rethrow_exception(std::exchange(pending, nullptr));
+    }
+  }
+
+  std::vector<Response> take_ready() { return std::exchange(ready, {}); }
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& im = *impl_;
+  auto multi = MultiHandle::create();
+  if (!multi) {
+    throw RuntimeError(multi.error());
+  }
+  im.multi = std::move(multi).value();
+  bool has_content_type = false;
+  for (std::size_t i = 0; i < options.headers.size(); ++i) {
+    const std::string& line = options.headers[i];
+    if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      throw UsageError("HTTP header #" + std::to_string(i + 1) +
+                       " contains a line break or NUL character");
+    }
+    has_content_type = has_content_type || starts_with_icase(line, "content-type:");
+    const auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      const std::string_view value = trim(std::string_view(line).substr(colon + 1));
+      if (value.size() >= 4) {
+        im.secrets.emplace_back(value);
+      }
+    }
+    if (!im.headers.append(line)) {
+      throw RuntimeError("libcurl: out of memory building the request headers");
+    }
+  }
+  // Bodies can be megabytes: never wait for "100 Continue" before sending one.
+  if (!im.headers.append("Expect:") ||
+      (!has_content_type && !im.headers.append("Content-Type: application/json"))) {
+    throw RuntimeError("libcurl: out of memory building the request headers");
+  }
+  im.set_connection_cache(kMinConnectionCache);
+  if (options.max_connections > 0) {
+    const CURLMcode code =
+        curl_multi_setopt(im.multi.get(), CURLMOPT_MAX_HOST_CONNECTIONS, options.max_connections);
+    if (code != CURLM_OK) {
+      throw RuntimeError(std::string("libcurl: cannot limit connections: ") +
+                         curl_multi_strerror(code));
+    }
+  }
+  im.options = std::move(options);
+}
+
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+void Client::submit(Request request) {
+  Impl& im = *impl_;
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->max_bytes = im.options.max_response_bytes;
+  // A fresh easy handle per request: connections and the DNS cache live in the multi handle,
+  // so reuse would save only a small allocation, while libcurl 7.88 keeps a failed transfer's
+  // receive buffer across curl_easy_reset and then refuses CURLOPT_BUFFERSIZE.
+  auto easy = EasyHandle::create();
+  if (!easy) {
+    throw RuntimeError(easy.error());
+  }
+  t->easy = std::move(easy).value();
+  const CURLcode code = im.configure(*t);
+  if (code != CURLE_OK) {
+    throw RuntimeError(std::string("libcurl: cannot set up an HTTP request: ") +
+                       curl_easy_strerror(code));
+  }
+  // Every connection in use stays in the cache, so it must hold more than are in flight, or
+  // finished connections get closed instead of kept alive.
+  const auto wanted = static_cast<long>(im.active.size() + 1);
+  if (wanted > im.connection_cache) {
+    im.set_connection_cache(2 * wanted);
+  }
+  Transfer* raw = t.get();
+  im.active.emplace(raw, std::move(t));
+  raw->started = Clock::now();
+  const CURLMcode added = curl_multi_add_handle(im.multi.get(), raw->easy.get());
+  if (added != CURLM_OK) {
+    im.active.erase(raw);
+    throw RuntimeError(std::string("libcurl: cannot start an HTTP request: ") +
+                       curl_multi_strerror(added));
+  }
+}
+
+std::size_t Client::in_flight() const noexcept {
+  return impl_ ? impl_->active.size() + impl_->ready.size() : 0;
+}
+
+std::vector<Response> Client::wait(std::chrono::milliseconds timeout, int wake_fd) {
+  Impl& im = *impl_;
+  const auto deadline = Clock::now() + std::max(timeout, std::chrono::milliseconds(0));
+  for (;;) {
+    im.drive();
+    im.rethrow_pending();
+    if (!im.ready.empty()) {
+      return im.take_ready();
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      return {};
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    const int poll_ms = static_cast<int>(std::min<decltype(left)>(left, INT_MAX));
+    curl_waitfd wake{};
+    wake.fd = wake_fd;
+    wake.events = CURL_WAIT_POLLIN;
+    const CURLMcode code = curl_multi_poll(im.multi.get(), wake_fd >= 0 ? &wake : nullptr,
+                                           wake_fd >= 0 ? 1U : 0U, poll_ms, nullptr);
+    if (code != CURLM_OK) {
+      throw RuntimeError(std::string("libcurl: ") + curl_multi_strerror(code));
+    }
+    if (wake_fd >= 0 && wake.revents != 0) {
+      im.drive();
+      im.rethrow_pending();
+      return im.take_ready();
+    }
+  }
+}
+
+std::vector<Response> Client::cancel_all() {
+  Impl& im = *impl_;
+  std::vector<Response> out = im.take_ready();
+  out.reserve(out.size() + im.active.size());
+  const auto now = Clock::now();
+  for (auto& entry : im.active) {
+    Transfer& t = *entry.second;
+    curl_multi_remove_handle(im.multi.get(), t.easy.get());
+    Response r;
+    r.tag = t.request.tag;
+    r.transport_error = "cancelled";
+    r.cancelled = true;
+    r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - t.started);
+    out.push_back(std::move(r));
+  }
+  im.active.clear();
+  im.pending = nullptr;
+  return out;
+}
+
+}  // namespace llmlb::http
