@@ -38,9 +38,9 @@ util::Result<TaskInput> parse_line(std::string_view line) {
   }
   TaskInput task;
   bool has_prompt = false;
-  for (const auto& member : doc.GetObject()) {
-    const std::string_view key(member.name.GetString(), member.name.GetStringLength());
-    const auto& v = member.value;
+  for (auto member = doc.MemberBegin(); member != doc.MemberEnd(); ++member) {
+    const std::string_view key(member->name.GetString(), member->name.GetStringLength());
+    const auto& v = member->value;
     if (key == "prompt") {
       if (!v.IsString()) {
         return util::fail("\"prompt\" must be a string");

@@ -1,5 +1,6 @@
 #include "llmlb/work/worker.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -520,7 +521,17 @@ struct Worker::Impl {
 
   // ---- the loop ----------------------------------------------------------------------------
 
+  /// Each call in flight holds a socket: allow as many open files as the hard limit permits.
+  static void raise_file_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
+
   WorkSummary run() {
+    raise_file_limit();
     store = std::make_unique<Store>(opt.database_url, worker_id);
     if (auto pending = store->pending_migrations(); !pending.empty()) {
       throw UsageError(fmt::format("the database schema is not up to date ({} migration(s) "
