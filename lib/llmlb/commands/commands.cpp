@@ -1,7 +1,7 @@
 #include "llmlb/commands/commands.hpp"
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <pqxx/pqxx>

@@ -2,8 +2,8 @@
 
 #include <libpq-fe.h>
 
-#include <cstdlib>
 #include <fmt/format.h>
+#include <cstdlib>
 #include <map>
 #include <pqxx/pqxx>
 

@@ -60,16 +60,14 @@ MigrateReport migrate(pqxx::connection& connection) {
       }
       current = m.name;
       tx.exec(m.sql);
-      tx.exec_params("INSERT INTO llmlb.schema_migrations (name) VALUES ($1)",
-                     std::string(m.name));
+      tx.exec_params("INSERT INTO llmlb.schema_migrations (name) VALUES ($1)", std::string(m.name));
       report.applied.emplace_back(m.name);
     }
     tx.commit();
   } catch (const Error&) {
     throw;
   } catch (const pqxx::broken_connection& e) {
-    throw DatabaseError(fmt::format("lost the database connection during migration: {}",
-                                    e.what()));
+    throw DatabaseError(fmt::format("lost the database connection during migration: {}", e.what()));
   } catch (const std::exception& e) {
     std::string why = e.what();
     if (auto nl = why.find('\n'); nl != std::string::npos) {

@@ -1,12 +1,12 @@
 #include "llmlb/enqueue/jsonl.hpp"
 
 #include <fmt/format.h>
-#include <limits>
-#include <pqxx/pqxx>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <limits>
+#include <pqxx/pqxx>
 
 #include "llmlb/error.hpp"
 #include "llmlb/models/limits.hpp"
@@ -136,8 +136,8 @@ std::size_t insert(pqxx::connection& connection, const std::vector<TaskInput>& t
     tx.commit();
   } catch (const std::exception& e) {
     std::string why = e.what();
-    throw DatabaseError(fmt::format("cannot insert tasks, none were inserted: {}",
-                                    why.substr(0, why.find('\n'))));
+    throw DatabaseError(
+        fmt::format("cannot insert tasks, none were inserted: {}", why.substr(0, why.find('\n'))));
   }
   return inserted;
 }

@@ -1,10 +1,10 @@
 #include "llmlb/models/limits.hpp"
 
-#include <cmath>
 #include <fmt/format.h>
-#include <pqxx/pqxx>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <cmath>
+#include <pqxx/pqxx>
 
 #include "llmlb/db/params.hpp"
 #include "llmlb/error.hpp"
@@ -58,9 +58,10 @@ util::Result<ValidChange> validate(const LimitsChange& change) {
   if (change.rpm) {
     auto r = util::parse_double(*change.rpm, 0, 1e9);
     if (!r || r.value() <= 0) {
-      return util::fail(fmt::format("invalid --rpm '{}': must be a number greater than 0 and at "
-                                    "most 1e9 (requests per minute)",
-                                    *change.rpm));
+      return util::fail(
+          fmt::format("invalid --rpm '{}': must be a number greater than 0 and at "
+                      "most 1e9 (requests per minute)",
+                      *change.rpm));
     }
     v.rpm = r.value();
   }
@@ -109,12 +110,14 @@ ModelLimits apply(pqxx::connection& connection, const ValidChange& change) {
       if (!change.rpm) {
         throw UsageError(fmt::format("model '{}' is new: --rpm is required", change.name));
       }
-      const int burst = change.burst.value_or(std::max(1, static_cast<int>(std::ceil(*change.rpm / 60.0))));
+      const int burst =
+          change.burst.value_or(std::max(1, static_cast<int>(std::ceil(*change.rpm / 60.0))));
       stored = tx.exec_params(
-          fmt::format("INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference)"
-                      " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100))"
-                      " RETURNING {}",
-                      kColumns),
+          fmt::format(
+              "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference)"
+              " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100))"
+              " RETURNING {}",
+              kColumns),
           change.name, *rpm, burst, change.max_inflight.value_or(50), db::nullable(enabled),
           db::nullable(opt_text(change.preference)));
     } else {
@@ -135,8 +138,9 @@ ModelLimits apply(pqxx::connection& connection, const ValidChange& change) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw DatabaseError(fmt::format("cannot store limits of model '{}': {}", change.name,
-                                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    throw DatabaseError(
+        fmt::format("cannot store limits of model '{}': {}", change.name,
+                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
   }
 }
 
@@ -144,13 +148,14 @@ std::vector<ModelLimits> list(pqxx::connection& connection) {
   std::vector<ModelLimits> out;
   try {
     pqxx::read_transaction tx(connection);
-    for (const auto& row : tx.exec(fmt::format(
-             "SELECT {} FROM llmlb.models ORDER BY preference, name", kColumns))) {
+    for (const auto& row :
+         tx.exec(fmt::format("SELECT {} FROM llmlb.models ORDER BY preference, name", kColumns))) {
       out.push_back(from_row(row));
     }
   } catch (const std::exception& e) {
-    throw DatabaseError(fmt::format("cannot read model limits: {}",
-                                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    throw DatabaseError(
+        fmt::format("cannot read model limits: {}",
+                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
   }
   return out;
 }
@@ -160,12 +165,13 @@ std::string format_table(const std::vector<ModelLimits>& models) {
   for (const auto& m : models) {
     width = std::max(width, m.name.size());
   }
-  std::string out = fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", "MODEL", width,
-                                "RPM", "BURST", "MAX_INFLIGHT", "ENABLED", "PREFERENCE", "UPDATED");
+  std::string out =
+      fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", "MODEL", width, "RPM",
+                  "BURST", "MAX_INFLIGHT", "ENABLED", "PREFERENCE", "UPDATED");
   for (const auto& m : models) {
-    out += fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", m.name, width, m.rpm,
-                       m.burst, m.max_inflight, m.enabled ? "yes" : "no", m.preference,
-                       m.updated_at);
+    out +=
+        fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", m.name, width, m.rpm,
+                    m.burst, m.max_inflight, m.enabled ? "yes" : "no", m.preference, m.updated_at);
   }
   if (models.empty()) {
     out += "(no models configured; add one with: llmlb limits set MODEL --rpm N)\n";

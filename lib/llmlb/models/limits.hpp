@@ -15,12 +15,12 @@ namespace llmlb::models {
 /// One model's configured limits, as stored.
 struct ModelLimits {
   std::string name;
-  double rpm = 0;         ///< target requests per minute, > 0
-  int burst = 1;          ///< token-bucket depth, >= 1
-  int max_inflight = 1;   ///< live leases allowed at once, >= 1
+  double rpm = 0;        ///< target requests per minute, > 0
+  int burst = 1;         ///< token-bucket depth, >= 1
+  int max_inflight = 1;  ///< live leases allowed at once, >= 1
   bool enabled = true;
-  int preference = 100;   ///< lower is filled first with unpinned tasks
-  std::string updated_at; ///< database time of the last change, ISO 8601
+  int preference = 100;    ///< lower is filled first with unpinned tasks
+  std::string updated_at;  ///< database time of the last change, ISO 8601
 };
 
 /// A requested change: unset fields keep their stored value (or a default for a new model).

@@ -1,8 +1,8 @@
 #include "llmlb/util/duration.hpp"
 
+#include <fmt/format.h>
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 
 namespace llmlb::util {
 
@@ -15,12 +15,13 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
   int parts = 0;
   while (!text.empty()) {
     std::size_t i = 0;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
       ++i;
     }
     if (i == 0) {
-      return fail(fmt::format("invalid duration '{}': expected a number, e.g. 90s, 5m, 1h30m",
-                              original));
+      return fail(
+          fmt::format("invalid duration '{}': expected a number, e.g. 90s, 5m, 1h30m", original));
     }
     const std::string number(text.substr(0, i));
     char* end = nullptr;

@@ -2,12 +2,12 @@
 
 #include <unistd.h>
 
-#include <chrono>
-#include <cmath>
-#include <ctime>
 #include <fmt/format.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <chrono>
+#include <cmath>
+#include <ctime>
 
 namespace llmlb::util {
 namespace {
@@ -46,7 +46,9 @@ LogField num(std::string key, double value) {
 LogField num(std::string key, long long value) {
   return {std::move(key), std::to_string(value), true};
 }
-LogField str(std::string key, std::string value) { return {std::move(key), std::move(value), false}; }
+LogField str(std::string key, std::string value) {
+  return {std::move(key), std::move(value), false};
+}
 
 void Logger::write(std::string_view level, std::string_view event, std::string_view message,
                    const std::vector<LogField>& fields) const {

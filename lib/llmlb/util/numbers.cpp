@@ -1,8 +1,8 @@
 #include "llmlb/util/numbers.hpp"
 
+#include <fmt/format.h>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <string>
 
 namespace llmlb::util {

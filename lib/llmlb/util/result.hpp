@@ -14,14 +14,16 @@ struct Failure {
 };
 
 /// Builds the error half of a Result.
-inline Failure fail(std::string message) { return Failure{std::move(message)}; }
+inline Failure fail(std::string message) {
+  return Failure{std::move(message)};
+}
 
 /// Holds either a T or a Failure. value() on a failed result and error() on a good one are
 /// programming errors (checked by assert in debug builds, undefined otherwise).
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}           // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
   Result(Failure failure) : v_(std::move(failure)) {}  // NOLINT: implicit by design
 
   bool ok() const noexcept { return v_.index() == 0; }

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace llmlb::work {
 
@@ -23,8 +23,8 @@ std::string render_table(const Totals& t, const Figures& f, double window_second
                          "-", "-", "-", m.waiting, state);
       continue;
     }
-    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n", m.model,
-                       width, rate, m.rpm, m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
+    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n", m.model, width,
+                       rate, m.rpm, m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
                        fmt::format("{}/{}", m.leased, m.max_inflight), m.waiting, state);
   }
   long long backlog = f.unpinned_waiting;
@@ -55,6 +55,8 @@ void LiveTable::draw(const Totals& totals, const Figures& figures, double window
   [[maybe_unused]] auto n = ::write(fd_, out.data(), out.size());
 }
 
-void LiveTable::finish() { lines_ = 0; }
+void LiveTable::finish() {
+  lines_ = 0;
+}
 
 }  // namespace llmlb::work

@@ -9,8 +9,8 @@ std::string format_progress(const Totals& t, const Figures& f, double window_sec
   for (const auto& m : f.models) {
     backlog += m.waiting;
   }
-  std::string line = fmt::format("solved={} failed={} retried={} in_flight={} backlog={}",
-                                 t.solved, t.failed, t.retried, t.in_flight, backlog);
+  std::string line = fmt::format("solved={} failed={} retried={} in_flight={} backlog={}", t.solved,
+                                 t.failed, t.retried, t.in_flight, backlog);
   std::string stuck;
   const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
   for (const auto& m : f.models) {

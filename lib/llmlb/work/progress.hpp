@@ -16,7 +16,8 @@ struct Totals {
 /// One line: this process's totals, each model's global rate over `window_seconds` against its
 /// limit, leases held, backlog, and pinned tasks that no enabled model will answer (with the
 /// model's name and why). Example:
-///   solved=120 failed=2 in_flight=40 backlog=900 | m0 58/60rpm 4/5 inflight | ... | stuck: zz=3 (not configured)
+///   solved=120 failed=2 in_flight=40 backlog=900 | m0 58/60rpm 4/5 inflight | ... | stuck: zz=3
+///   (not configured)
 std::string format_progress(const Totals& totals, const Figures& figures, double window_seconds);
 
 }  // namespace llmlb::work

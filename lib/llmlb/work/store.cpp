@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
-#include <pqxx/pqxx>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <pqxx/pqxx>
 
 #include "llmlb/db/connection.hpp"
 #include "llmlb/db/migrations.hpp"
@@ -111,15 +111,14 @@ void Store::prepare() {
       " ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp(),"
       " in_flight = excluded.in_flight, solved = excluded.solved, failed = excluded.failed,"
       " stopped_at = excluded.stopped_at");
-  conn_->prepare(
-      "pending_work",
-      "SELECT EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'"
-      " AND t.model IS NULL"
-      " AND EXISTS (SELECT 1 FROM llmlb.models m WHERE m.enabled"
-      "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))))"
-      " OR EXISTS (SELECT 1 FROM public.tasks t JOIN llmlb.models m ON m.name = t.model"
-      " WHERE t.status = 'unsolved' AND m.enabled"
-      " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
+  conn_->prepare("pending_work",
+                 "SELECT EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'"
+                 " AND t.model IS NULL"
+                 " AND EXISTS (SELECT 1 FROM llmlb.models m WHERE m.enabled"
+                 "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))))"
+                 " OR EXISTS (SELECT 1 FROM public.tasks t JOIN llmlb.models m ON m.name = t.model"
+                 " WHERE t.status = 'unsolved' AND m.enabled"
+                 " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
 }
 
 ClaimResult Store::claim(int want, const std::vector<std::string>& models, double lease_seconds) {
@@ -206,9 +205,9 @@ Figures Store::figures(double window_seconds) {
     order.push_back(m.model);
     by_name[m.model] = m;
   }
-  for (const auto& row : tx.exec(
-           "SELECT model, count(*) FILTER (WHERE lease_token IS NULL) FROM public.tasks"
-           " WHERE status = 'unsolved' GROUP BY model")) {
+  for (const auto& row :
+       tx.exec("SELECT model, count(*) FILTER (WHERE lease_token IS NULL) FROM public.tasks"
+               " WHERE status = 'unsolved' GROUP BY model")) {
     if (row[0].is_null()) {
       f.unpinned_waiting = row[1].as<long long>();
       continue;
@@ -247,6 +246,8 @@ Figures Store::figures(double window_seconds) {
   return f;
 }
 
-std::vector<std::string> Store::pending_migrations() { return db::pending_migrations(*conn_); }
+std::vector<std::string> Store::pending_migrations() {
+  return db::pending_migrations(*conn_);
+}
 
 }  // namespace llmlb::work

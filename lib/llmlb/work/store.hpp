@@ -17,18 +17,18 @@ namespace llmlb::work {
 /// One task claimed for this worker.
 struct ClaimedTask {
   std::int64_t id = 0;
-  std::int64_t token = 0;     ///< lease token: guards every later write of this task
-  std::string model;          ///< the model it was claimed for
+  std::int64_t token = 0;  ///< lease token: guards every later write of this task
+  std::string model;       ///< the model it was claimed for
   std::string prompt;
-  int attempts = 0;           ///< calls made before this claim
-  std::string claimed_at;     ///< database time of the claim, as PostgreSQL text
+  int attempts = 0;        ///< calls made before this claim
+  std::string claimed_at;  ///< database time of the claim, as PostgreSQL text
 };
 
 /// What limited one model in a claim.
 struct ModelState {
   std::string model;
-  std::string note;           ///< rate, inflight, cooldown, idle, full
-  double wait_seconds = 0;    ///< until the next token (rate) or the cooldown's end
+  std::string note;         ///< rate, inflight, cooldown, idle, full
+  double wait_seconds = 0;  ///< until the next token (rate) or the cooldown's end
 };
 
 struct ClaimResult {
@@ -41,17 +41,17 @@ struct TaskResult {
   std::int64_t id = 0;
   std::int64_t token = 0;
   std::string model;
-  std::string outcome;        ///< ok, transient, permanent, release
-  std::string answer;         ///< with ok
-  std::string error;          ///< with transient / permanent
+  std::string outcome;  ///< ok, transient, permanent, release
+  std::string answer;   ///< with ok
+  std::string error;    ///< with transient / permanent
   std::string error_class;
   long http_status = 0;
   std::string endpoint = "single";
   std::string claimed_at;
   double send_offset_ms = 0;  ///< local time from claim to send
   double latency_ms = 0;
-  double retry_seconds = 0;   ///< with transient: wait before the next attempt
-  bool sent = true;           ///< false: the backend never saw it (not logged as a call)
+  double retry_seconds = 0;  ///< with transient: wait before the next attempt
+  bool sent = true;          ///< false: the backend never saw it (not logged as a call)
 };
 
 /// Counts returned by complete().

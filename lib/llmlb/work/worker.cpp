@@ -3,9 +3,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <chrono>
-#include <fmt/format.h>
 #include <map>
 #include <pqxx/pqxx>
 #include <random>
@@ -30,15 +30,16 @@ namespace {
 constexpr Millis kMinClaimGap{2};
 
 bool is_blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](unsigned char c) { return std::isspace(c) != 0; });
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
 }
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return duration<double, std::milli>(b - a).count();
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
 
 /// True for errors that mean "the connection is gone or the server is restarting".
 bool is_connection_error(const std::exception& e) {
@@ -84,7 +85,7 @@ struct Worker::Impl {
   std::unordered_map<std::int64_t, InFlight> inflight;
   std::unordered_map<std::uint64_t, Call> calls;
   std::uint64_t next_tag = 1;
-  std::vector<TaskResult> results;  // waiting to be written
+  std::vector<TaskResult> results;                             // waiting to be written
   std::map<std::string, std::pair<double, int>> rate_limited;  // model -> (retry-after, count)
   Totals totals;
   std::map<std::string, long long> sent_by_model;
@@ -122,9 +123,7 @@ struct Worker::Impl {
     return base + path;
   }
 
-  int free_slots() const {
-    return opt.max_inflight_total - static_cast<int>(inflight.size());
-  }
+  int free_slots() const { return opt.max_inflight_total - static_cast<int>(inflight.size()); }
 
   void begin_stop(const std::string& reason, std::optional<Millis> grace) {
     if (stopping) {
@@ -163,8 +162,8 @@ struct Worker::Impl {
       db_down_since = Clock::now();
       next_reconnect = db_down_since + reconnect_delay;
       log.write("warn", "db_down",
-                fmt::format("lost the database during {}: {}; {} results kept, reconnecting",
-                            what, first_line(e.what()), results.size()),
+                fmt::format("lost the database during {}: {}; {} results kept, reconnecting", what,
+                            first_line(e.what()), results.size()),
                 {util::str("during", what),
                  util::num("pending_results", static_cast<long long>(results.size()))});
       return false;
@@ -325,8 +324,8 @@ struct Worker::Impl {
       }
       return;
     }
-    send(url_for(opt.protocol.batch_path), std::move(body).value(), std::move(batch),
-         claimed_local, true);
+    send(url_for(opt.protocol.batch_path), std::move(body).value(), std::move(batch), claimed_local,
+         true);
   }
 
   void send(std::string url, std::string body, std::vector<ClaimedTask> tasks,
@@ -468,10 +467,10 @@ struct Worker::Impl {
     totals.released += c.released;
     totals.lost += c.lost;
     if (c.lost > 0) {
-      log.write("warn", "lost_lease",
-                fmt::format("{} result(s) not written: their lease had passed to another worker",
-                            c.lost),
-                {util::num("lost", static_cast<long long>(c.lost))});
+      log.write(
+          "warn", "lost_lease",
+          fmt::format("{} result(s) not written: their lease had passed to another worker", c.lost),
+          {util::num("lost", static_cast<long long>(c.lost))});
     }
     results.clear();
     last_flush = Clock::now();
@@ -534,9 +533,10 @@ struct Worker::Impl {
     raise_file_limit();
     store = std::make_unique<Store>(opt.database_url, worker_id);
     if (auto pending = store->pending_migrations(); !pending.empty()) {
-      throw UsageError(fmt::format("the database schema is not up to date ({} migration(s) "
-                                   "pending); run `llmlb migrate` first",
-                                   pending.size()));
+      throw UsageError(
+          fmt::format("the database schema is not up to date ({} migration(s) "
+                      "pending); run `llmlb migrate` first",
+                      pending.size()));
     }
     http::ClientOptions copts;
     copts.max_response_bytes = opt.max_response_bytes;
@@ -547,12 +547,13 @@ struct Worker::Impl {
       live = std::make_unique<LiveTable>(2);
     }
     store->heartbeat(0, 0, 0, false);
-    log.write("info", "start",
-              fmt::format("worker {} started: backend {}, {} max in flight{}", worker_id,
-                          opt.backend_url, opt.max_inflight_total,
-                          opt.models.empty() ? std::string()
-                                             : fmt::format(", models {}", fmt::join(opt.models, ","))),
-              {util::str("worker", worker_id)});
+    log.write(
+        "info", "start",
+        fmt::format("worker {} started: backend {}, {} max in flight{}", worker_id, opt.backend_url,
+                    opt.max_inflight_total,
+                    opt.models.empty() ? std::string()
+                                       : fmt::format(", models {}", fmt::join(opt.models, ","))),
+        {util::str("worker", worker_id)});
 
     const bool has_runtime = opt.max_runtime.has_value();
     const auto end_of_runtime = started + opt.max_runtime.value_or(Millis(0));
@@ -628,10 +629,10 @@ struct Worker::Impl {
           begin_stop("signal", opt.term_grace);
         }
         if (forced_signal != 0) {
-          log.write("warn", "forced_stop",
-                    fmt::format("second signal: releasing {} task(s) and exiting now",
-                                inflight.size()),
-                    {util::num("released", static_cast<long long>(inflight.size()))});
+          log.write(
+              "warn", "forced_stop",
+              fmt::format("second signal: releasing {} task(s) and exiting now", inflight.size()),
+              {util::num("released", static_cast<long long>(inflight.size()))});
           release_all_inflight();
           break;
         }
@@ -701,6 +702,8 @@ struct Worker::Impl {
 Worker::Worker(WorkOptions options, util::Logger logger)
     : impl_(std::make_unique<Impl>(std::move(options), logger)) {}
 Worker::~Worker() = default;
-WorkSummary Worker::run() { return impl_->run(); }
+WorkSummary Worker::run() {
+  return impl_->run();
+}
 
 }  // namespace llmlb::work

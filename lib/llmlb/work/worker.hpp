@@ -17,7 +17,7 @@ struct WorkSummary {
   long long unwritten = 0;  ///< results that could not be written (database gone)
   std::string stop_reason;  ///< until-empty, max-runtime, max-tasks, signal, database
   double seconds = 0;
-  int exit_code = 0;        ///< 0 ok, 1 runtime failure, 128+N forced by a second signal N
+  int exit_code = 0;  ///< 0 ok, 1 runtime failure, 128+N forced by a second signal N
 };
 
 /// Runs the worker loop until a stop condition: --until-empty, --max-runtime, --max-tasks,
