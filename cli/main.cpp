@@ -10,6 +10,7 @@
 #include <string>
 
 #include "llmlb/commands/commands.hpp"
+#include "llmlb/commands/ops.hpp"
 #include "llmlb/error.hpp"
 
 namespace {
@@ -97,8 +98,7 @@ int run(int argc, char** argv) {
   work->add_option("--max-tasks", w.max_tasks, "Claim at most this many tasks");
   work->add_option("--models", w.models, "Serve only these models (comma-separated)")
       ->delimiter(',');
-  work->add_option("--max-inflight-total", w.max_inflight_total,
-                   "Calls in flight in this process")
+  work->add_option("--max-inflight-total", w.max_inflight_total, "Calls in flight in this process")
       ->default_val("512");
   work->add_option("--request-timeout", w.request_timeout, "Timeout of one backend call")
       ->default_val("180s");
@@ -147,6 +147,38 @@ int run(int argc, char** argv) {
       "token.\nExample: llmlb work --backend-url http://127.0.0.1:8000 --max-runtime 4m "
       "--drain-timeout 30s");
 
+  // --- operator view: status, report, prune (issue 7) ---
+  auto* status = app.add_subcommand("status", "Show backlog, per-model load, workers and an ETA");
+  llmlb::commands::StatusArgs st;
+  status->add_flag("--json", st.json, "Print JSON (the same as --format json)");
+  status->add_option("--format", st.format, "table (default), json or prometheus")
+      ->type_name("FORMAT");
+  status->add_flag("--watch", st.watch, "Redraw the table in place until Ctrl-C / SIGTERM");
+  status->add_option("--interval", st.interval, "Refresh interval of --watch")->default_val("2s");
+  status->add_option("--window", st.window, "Window of the error rates and latency percentiles")
+      ->default_val("5m");
+  status->footer(
+      "Example: llmlb status --watch --interval 5s\n"
+      "         llmlb status --format prometheus > /var/lib/node_exporter/llmlb.prom.tmp");
+  auto* report = app.add_subcommand("report", "Write a self-contained HTML report with charts");
+  llmlb::commands::ReportArgs rep;
+  report->add_option("--since", rep.since, "Window to report on, ending now, e.g. 1h or 7d")
+      ->default_val("1h");
+  report->add_option("--output", rep.output, "HTML file to write (atomically)")
+      ->required()
+      ->type_name("FILE");
+  report->footer("Example: llmlb report --since 1h --output report.html");
+  auto* prune = app.add_subcommand("prune", "Delete old rows of the call log (never tasks)");
+  llmlb::commands::PruneArgs pr;
+  prune->add_option("--older-than", pr.older_than, "Delete calls sent longer ago than this")
+      ->required()
+      ->type_name("DURATION");
+  prune->add_option("--batch-size", pr.batch_size, "Rows deleted per transaction")
+      ->default_val("10000");
+  prune->add_flag("--dry-run", pr.dry_run, "Only count what would be deleted");
+  prune->footer("Example: llmlb prune --older-than 7d");
+  // --- end operator view ---
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -183,6 +215,17 @@ int run(int argc, char** argv) {
     w.stderr_is_tty = ::isatty(2) != 0;
     return llmlb::commands::work(g, w);
   }
+  // --- operator view dispatch ---
+  if (*status) {
+    return llmlb::commands::status(g, st);
+  }
+  if (*report) {
+    return llmlb::commands::report(g, rep);
+  }
+  if (*prune) {
+    return llmlb::commands::prune(g, pr);
+  }
+  // --- end operator view dispatch ---
   return llmlb::kExitUsage;
 }
 

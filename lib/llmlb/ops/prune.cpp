@@ -1,0 +1,59 @@
+#include "llmlb/ops/prune.hpp"
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "llmlb/error.hpp"
+
+namespace llmlb::ops {
+
+PruneResult prune_calls(pqxx::connection& connection, std::chrono::milliseconds older_than,
+                        int batch_size, bool dry_run) {
+  PruneResult result;
+  try {
+    std::string cutoff;
+    {
+      pqxx::nontransaction tx(connection);
+      const auto r = tx.exec_params(
+          "SELECT t::text, to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+          " FROM (SELECT clock_timestamp() - $1 * interval '1 millisecond' AS t) x",
+          static_cast<double>(older_than.count()));
+      cutoff = r[0][0].as<std::string>();
+      result.cutoff = r[0][1].as<std::string>();
+      if (dry_run) {
+        result.deleted =
+            tx.exec_params("SELECT count(*) FROM llmlb.calls WHERE sent_at < $1::timestamptz",
+                           cutoff)[0][0]
+                .as<long long>();
+        return result;
+      }
+    }
+    for (;;) {
+      pqxx::work tx(connection);
+      const auto n = tx.exec_params(
+                           "WITH d AS (DELETE FROM llmlb.calls WHERE id IN ("
+                           "  SELECT id FROM llmlb.calls WHERE sent_at < $1::timestamptz"
+                           "  ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+                           " SELECT count(*) FROM d",
+                           cutoff, batch_size)[0][0]
+                         .as<long long>();
+      tx.commit();
+      result.deleted += n;
+      if (n < batch_size) {
+        break;
+      }
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    if (auto nl = why.find('\n'); nl != std::string::npos) {
+      why.resize(nl);
+    }
+    throw DatabaseError(
+        fmt::format("prune failed after deleting {} call(s): {}", result.deleted, why));
+  }
+  return result;
+}
+
+}  // namespace llmlb::ops
