@@ -1,0 +1,167 @@
+"""Figures computed from a run: rates, windows over the limit, waits, the makespan bound.
+
+Time stamps: the backend's arrival log (``time.time()`` when a request head arrived) and the
+tasks' ``created_at``/``solved_at`` (database clock, ``clock_timestamp()``) are all Unix times
+on the same machine, so they are compared directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .common import MAX_LAT, MEDIANS, MIN_LAT, MODELS, SIGMA
+
+
+def pct(values, q: float) -> float | None:
+    a = np.asarray(values, dtype=float)
+    return float(np.percentile(a, q)) if a.size else None
+
+
+def item_latency(rec: dict) -> float:
+    """The backend's own sampled latency of one item (already time-scaled)."""
+    return rec.get("item_latency", rec.get("latency", 0.0))
+
+
+def expected_latency(model: str, time_scale: float) -> float:
+    """Mean of the backend's clipped lognormal latency of ``model`` (analytic, numerically
+    integrated), times the time scale."""
+    z = np.linspace(-9, 9, 200_001)
+    w = np.exp(-z * z / 2)
+    x = np.clip(MEDIANS[model] * np.exp(SIGMA * z), MIN_LAT, MAX_LAT)
+    return float((x * w).sum() / w.sum()) * time_scale
+
+
+def by_model(arrivals: list[dict]) -> dict[str, np.ndarray]:
+    """Sorted arrival times per model (every record counts: each one is a provider call)."""
+    out: dict[str, list[float]] = {}
+    for r in arrivals:
+        if r.get("model"):
+            out.setdefault(r["model"], []).append(r["ts"])
+    return {m: np.sort(np.asarray(v)) for m, v in out.items()}
+
+
+def window_counts(ts: np.ndarray, width: float) -> np.ndarray:
+    """For each arrival j, the number of arrivals in the closed window [ts_j, ts_j + width]:
+    every window's maximum is reached with a window starting at an arrival."""
+    if ts.size == 0:
+        return np.zeros(0, dtype=int)
+    return np.searchsorted(ts, ts + width, side="right") - np.arange(ts.size)
+
+
+def windows_over(ts: np.ndarray, width: float, rpm: float, burst: float) -> dict:
+    """Windows of ``width`` seconds (one starting at each arrival) holding more than
+    ``rpm * width / 60 + burst`` arrivals: the token bucket's guarantee."""
+    limit = rpm * width / 60.0 + burst
+    c = window_counts(ts, width)
+    return {"width_s": width, "limit": round(limit, 3), "max": int(c.max()) if c.size else 0,
+            "over": int((c > limit + 1e-9).sum()), "windows": int(c.size)}
+
+
+def model_table(arrivals: list[dict], limits: dict | None, time_scale: float,
+                window_widths_unscaled=(1, 5, 60)) -> dict[str, dict]:
+    """Per model: calls, active span, achieved rpm (calls over the first-to-last span) and its
+    target, mean latency, and windows over the limit. Windows are W x time_scale seconds of
+    benchmark time for W in 1, 5, 60 s (the same real-world windows, compressed like the
+    latencies), plus the raw 1 s / 5 s / 60 s benchmark-time windows."""
+    ts_by = by_model(arrivals)
+    lat_by: dict[str, list[float]] = {}
+    for r in arrivals:
+        if r.get("model"):
+            lat_by.setdefault(r["model"], []).append(item_latency(r))
+    out = {}
+    for m in MODELS:
+        ts = ts_by.get(m, np.zeros(0))
+        row = {"calls": int(ts.size)}
+        if ts.size:
+            span = float(ts[-1] - ts[0])
+            row["span_s"] = round(span, 3)
+            row["achieved_rpm"] = round((ts.size - 1) / span * 60, 1) if span > 0 else None
+            row["mean_latency_s"] = round(float(np.mean(lat_by[m])), 4)
+        lim = (limits or {}).get(m)
+        if lim is not None:
+            row["target_rpm"] = lim.rpm
+            row["burst"] = lim.burst
+            row["max_inflight"] = lim.max_inflight
+            wins = {}
+            for w in window_widths_unscaled:
+                wins[f"{w}s_scaled"] = windows_over(ts, w * time_scale, lim.rpm, lim.burst)
+                wins[f"{w}s_raw"] = windows_over(ts, float(w), lim.rpm, lim.burst)
+            row["windows"] = wins
+        out[m] = row
+    return out
+
+
+def makespan_bound(n_by_model: dict[str, int], limits: dict, mean_latency: dict[str, float],
+                   total_concurrency: int | None = None) -> dict:
+    """Lower bound on the makespan of pinned work.
+
+    Each model i can sustain at most capacity_i = min(rpm_i / 60, max_inflight_i / L_i) calls
+    per second (the token bucket's long-run rate; Little's law with L_i the mean latency), and a
+    pinned task can only go to its model, so the makespan is at least max_i n_i / capacity_i.
+    (The pooled N / sum capacity_i is only a bound for unpinned work, which any model may take.)
+    With a cap on the total calls in flight (C processes' --max-inflight-total), Little's law
+    also gives sum_i n_i L_i / C."""
+    per = {}
+    for m, n in n_by_model.items():
+        lim, lat = limits[m], mean_latency[m]
+        cap_rate = lim.rpm / 60.0
+        cap_inflight = lim.max_inflight / lat if lat > 0 else math.inf
+        cap = min(cap_rate, cap_inflight)
+        per[m] = {"n": n, "capacity_per_s": round(cap, 4),
+                  "binds": "rpm" if cap_rate <= cap_inflight else "max_inflight",
+                  "time_s": round(n / cap, 3), "mean_latency_s": round(lat, 4)}
+    pinned = max(v["time_s"] for v in per.values())
+    out = {"per_model": per, "pinned_bound_s": round(pinned, 3),
+           "pooled_bound_s": round(sum(n_by_model.values())
+                                   / sum(v["capacity_per_s"] for v in per.values()), 3)}
+    bound = pinned
+    if total_concurrency:
+        little = sum(n * mean_latency[m] for m, n in n_by_model.items()) / total_concurrency
+        out["concurrency_bound_s"] = round(little, 3)
+        bound = max(bound, little)
+    out["bound_s"] = round(bound, 3)
+    return out
+
+
+def rate_series(ts: np.ndarray, t0: float, t1: float, bucket: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket starts relative to t0, events per second in each bucket)."""
+    edges = np.arange(t0, t1 + bucket, bucket)
+    if edges.size < 2:
+        edges = np.array([t0, t0 + bucket])
+    h, _ = np.histogram(ts, bins=edges)
+    return edges[:-1] - t0, h / bucket
+
+
+def inflight_series(arrivals: list[dict], t0: float, t1: float, step: float):
+    """Calls in flight at the backend over time (arrival .. arrival + its latency; a batch item
+    is in flight until the whole batch is answered)."""
+    s = np.array([r["ts"] for r in arrivals])
+    e = s + np.array([r.get("latency", 0.0) for r in arrivals])
+    grid = np.arange(t0, t1 + step, step)
+    starts = np.searchsorted(np.sort(s), grid, side="right")
+    ends = np.searchsorted(np.sort(e), grid, side="right")
+    return grid - t0, starts - ends
+
+
+def wait_stats(rows: list[tuple], ids: set | None = None, time_scale: float = 1.0) -> dict:
+    """p50/p95/max of created_at -> solved_at over solved tasks (optionally only ``ids``), in
+    benchmark seconds and in unscaled (real-world) seconds."""
+    w = [r[6] - r[5] for r in rows if r[6] is not None and (ids is None or r[0] in ids)]
+    if not w:
+        return {"n": 0}
+    p50, p95, mx = pct(w, 50), pct(w, 95), max(w)
+    return {"n": len(w), "p50_s": round(p50, 3), "p95_s": round(p95, 3), "max_s": round(mx, 3),
+            "p50_unscaled_s": round(p50 / time_scale, 1),
+            "p95_unscaled_s": round(p95 / time_scale, 1)}
+
+
+def check_answers(rows: list[tuple]) -> dict:
+    """Every solved task's answer must be answer_for(model, prompt)."""
+    from tests.sim_backend.answers import answer_for
+
+    solved = [r for r in rows if r[3] == "solved"]
+    bad = sum(1 for r in solved if r[4] != answer_for(r[1], r[2]))
+    return {"tasks": len(rows), "solved": len(solved), "wrong_answers": bad,
+            "unsolved": len(rows) - len(solved)}
