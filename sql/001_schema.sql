@@ -92,6 +92,14 @@ CREATE TABLE IF NOT EXISTS llmlb.quota (
 
 CREATE SEQUENCE IF NOT EXISTS llmlb.lease_token_seq;
 
+-- When the last sweep of expired leases and due retries ran; one row. Claims sweep at most every
+-- 250 ms between them, instead of each claim walking the lease index.
+CREATE TABLE IF NOT EXISTS llmlb.sweep_state (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  last_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO llmlb.sweep_state (id) VALUES (true) ON CONFLICT DO NOTHING;
+
 -- Live workers, from their heartbeats.
 CREATE TABLE IF NOT EXISTS llmlb.workers (
   id text PRIMARY KEY,

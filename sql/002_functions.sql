@@ -50,7 +50,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 0.15::double precision $$;
 -- max_inflight, claim at most that many tasks with FOR UPDATE SKIP LOCKED, stamp each with a
 -- lease (owner, token, model, expiry), and consume exactly one token per claimed task.
 -- Returns one 'task' row per claimed task, and one 'model' row per model considered, whose
--- note says what limited it ('rate', 'inflight', 'cooldown', 'idle', 'full', 'granted') and whose
+-- note says what limited it ('rate', 'inflight', 'cooldown', 'idle', 'full', 'more') and whose
 -- wait_seconds says when its next token is due.
 CREATE OR REPLACE FUNCTION llmlb.claim(p_worker text, p_want integer, p_models text[],
                                        p_lease_seconds double precision)
@@ -69,11 +69,26 @@ DECLARE
   v_left integer := greatest(p_want, 0);
   v_token bigint;
   v_has_work boolean;
+  v_share integer;
+  v_pinned integer;
+  r record;
 BEGIN
   IF p_lease_seconds IS NULL OR p_lease_seconds <= 0 THEN
     RAISE EXCEPTION 'lease must be positive';
   END IF;
-  PERFORM llmlb.sweep();
+  -- One claim among all processes sweeps per 250 ms; the others skip the locked row.
+  PERFORM 1 FROM llmlb.sweep_state
+    WHERE last_at < clock_timestamp() - interval '250 milliseconds' FOR UPDATE SKIP LOCKED;
+  IF FOUND THEN
+    UPDATE llmlb.sweep_state SET last_at = clock_timestamp();
+    PERFORM llmlb.sweep();
+  END IF;
+  -- Pinned work is shared fairly: in one claim no model takes more than its share of p_want for
+  -- its own pinned tasks, so that the first model in preference order cannot take every free
+  -- slot of this process. Unpinned work still fills models in preference order.
+  SELECT greatest(1, ceil(v_left::double precision / greatest(count(*), 1)))::integer INTO v_share
+    FROM llmlb.models mo
+    WHERE mo.enabled AND (p_models IS NULL OR mo.name = ANY (p_models));
   FOR m IN
     SELECT mo.id, mo.name, mo.rpm, mo.burst, mo.max_inflight FROM llmlb.models mo
     WHERE mo.enabled AND (p_models IS NULL OR mo.name = ANY (p_models))
@@ -109,13 +124,14 @@ BEGIN
     v_got := 0;
     IF v_grant > 0 THEN
       v_token := nextval('llmlb.lease_token_seq');
-      RETURN QUERY
+      v_pinned := 0;
+      FOR r IN
         WITH pinned AS (
           SELECT t.id, t.priority, t.created_at FROM public.tasks t
           WHERE t.status = 'unsolved' AND t.lease_token IS NULL AND t.retry_at IS NULL
             AND t.model = m.name
           ORDER BY t.priority DESC, t.created_at, t.id
-          LIMIT v_grant FOR UPDATE SKIP LOCKED),
+          LIMIT least(v_grant, v_share) FOR UPDATE SKIP LOCKED),
         unpinned AS (
           SELECT t.id, t.priority, t.created_at FROM public.tasks t
           WHERE t.status = 'unsolved' AND t.lease_token IS NULL AND t.retry_at IS NULL
@@ -131,18 +147,28 @@ BEGIN
              SET lease_owner = p_worker, lease_token = v_token, lease_model = m.name,
                  leased_at = v_now, lease_expires_at = v_now + p_lease_seconds * interval '1 second'
             FROM c WHERE t.id = c.id
-          RETURNING t.id, t.prompt, t.attempts)
-        SELECT 'task'::text, m.name, upd.id, upd.prompt, v_token, upd.attempts,
-               NULL::double precision, NULL::text, v_now
-          FROM upd;
-      GET DIAGNOSTICS v_got = ROW_COUNT;
+          RETURNING t.id, t.prompt, t.attempts, t.model IS NOT NULL AS is_pinned)
+        SELECT * FROM upd
+      LOOP
+        kind := 'task'; model := m.name; task_id := r.id; prompt := r.prompt;
+        lease_token := v_token; attempts := r.attempts; wait_seconds := NULL; note := NULL;
+        claimed_at := v_now;
+        RETURN NEXT;
+        v_got := v_got + 1;
+        IF r.is_pinned THEN
+          v_pinned := v_pinned + 1;
+        END IF;
+      END LOOP;
+      kind := 'model'; task_id := NULL; prompt := NULL; lease_token := NULL; attempts := NULL;
     END IF;
     v_tokens := v_tokens - v_got;
     v_left := v_left - v_got;
     UPDATE llmlb.quota SET tokens = v_tokens, refilled_at = v_now WHERE model_id = m.id;
 
     wait_seconds := CASE WHEN v_tokens >= 1 THEN 0 ELSE (1 - v_tokens) / v_rate END;
-    IF v_got < v_grant THEN
+    IF v_grant > 0 AND v_pinned >= v_share AND v_got < v_grant THEN
+      note := 'more';      -- stopped at its fair share of pinned work: claim again soon
+    ELSIF v_got < v_grant THEN
       note := 'idle';      -- took everything claimable
     ELSIF v_left <= 0 THEN
       note := 'full';      -- the caller wants no more

@@ -119,3 +119,32 @@ def test_claim_never_takes_more_than_granted_under_concurrency(migrated):
     assert len(ids) == len(set(ids)), "a task was claimed twice"
     # Burst 20 minus 0.15 s of rate, plus about a token per second of the test.
     assert 19 <= len(ids) <= 19 + 5
+
+
+def test_pinned_work_is_shared_fairly_within_a_claim(migrated):
+    db = migrated
+    for i, m in enumerate(("a", "b", "c")):
+        set_limits(db.url, m, 600000, burst=5000, max_inflight=1000, preference=i)
+        db.insert_tasks([f"{m}{k}" for k in range(50)], model=m)
+    tasks, states = claim(db, want=30)
+    by_model = {}
+    for t in tasks:
+        by_model[t[1]] = by_model.get(t[1], 0) + 1
+    assert by_model == {"a": 10, "b": 10, "c": 10}
+    assert states["a"][0] == states["b"][0] == "more" and states["c"][0] == "full"
+    # Unpinned work still goes to the preferred model first.
+    db.sql("DELETE FROM tasks")
+    db.insert_tasks([f"u{k}" for k in range(20)])
+    tasks, _ = claim(db, want=30)
+    assert {t[1] for t in tasks} == {"a"} and len(tasks) == 20
+
+
+def test_expired_leases_are_swept_within_a_quarter_second(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 600000, burst=5000, max_inflight=1000)
+    db.insert_tasks(["x"])
+    assert len(claim(db, lease=0.05)[0]) == 1
+    time.sleep(0.3)
+    claim(db, worker="w2", want=0)  # any claim may sweep
+    time.sleep(0.3)
+    assert len(claim(db, worker="w3")[0]) == 1

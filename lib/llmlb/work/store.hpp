@@ -27,7 +27,7 @@ struct ClaimedTask {
 /// What limited one model in a claim.
 struct ModelState {
   std::string model;
-  std::string note;         ///< rate, inflight, cooldown, idle, full
+  std::string note;         ///< rate, inflight, cooldown, idle, full, more
   double wait_seconds = 0;  ///< until the next token (rate) or the cooldown's end
 };
 

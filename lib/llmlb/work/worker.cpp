@@ -231,6 +231,9 @@ struct Worker::Impl {
       if (m.note == "rate" || m.note == "cooldown") {
         wait = std::min(wait, std::max(m.wait_seconds, 0.0) + 0.0005);
         all_idle = false;
+      } else if (m.note == "more") {
+        wait = 0;  // stopped at its fair share of pinned work; more is waiting
+        all_idle = false;
       } else if (m.note == "inflight" || m.note == "full") {
         claim_after_completion = true;
         all_idle = false;
