@@ -5,6 +5,7 @@
 #include <set>
 
 #include "llmlb/error.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::db {
 namespace {
@@ -69,10 +70,7 @@ MigrateReport migrate(pqxx::connection& connection) {
   } catch (const pqxx::broken_connection& e) {
     throw DatabaseError(fmt::format("lost the database connection during migration: {}", e.what()));
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (auto nl = why.find('\n'); nl != std::string::npos) {
-      why.resize(nl);
-    }
+    const std::string why = util::first_line(e.what());
     throw DatabaseError(fmt::format("migration {} failed, nothing was applied: {}", current, why));
   }
   return report;

@@ -10,6 +10,7 @@
 
 #include "llmlb/error.hpp"
 #include "llmlb/models/limits.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::enqueue {
 namespace {
@@ -137,7 +138,7 @@ std::size_t insert(pqxx::connection& connection, const std::vector<TaskInput>& t
   } catch (const std::exception& e) {
     std::string why = e.what();
     throw DatabaseError(
-        fmt::format("cannot insert tasks, none were inserted: {}", why.substr(0, why.find('\n'))));
+        fmt::format("cannot insert tasks, none were inserted: {}", util::first_line(why)));
   }
   return inserted;
 }

@@ -9,6 +9,7 @@
 #include "llmlb/db/params.hpp"
 #include "llmlb/error.hpp"
 #include "llmlb/util/numbers.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::models {
 namespace {
@@ -138,9 +139,8 @@ ModelLimits apply(pqxx::connection& connection, const ValidChange& change) {
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw DatabaseError(
-        fmt::format("cannot store limits of model '{}': {}", change.name,
-                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    throw DatabaseError(fmt::format("cannot store limits of model '{}': {}", change.name,
+                                    util::first_line(e.what())));
   }
 }
 
@@ -153,9 +153,7 @@ std::vector<ModelLimits> list(pqxx::connection& connection) {
       out.push_back(from_row(row));
     }
   } catch (const std::exception& e) {
-    throw DatabaseError(
-        fmt::format("cannot read model limits: {}",
-                    std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    throw DatabaseError(fmt::format("cannot read model limits: {}", util::first_line(e.what())));
   }
   return out;
 }

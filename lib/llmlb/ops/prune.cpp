@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "llmlb/error.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::ops {
 
@@ -46,10 +47,7 @@ PruneResult prune_calls(pqxx::connection& connection, std::chrono::milliseconds 
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (auto nl = why.find('\n'); nl != std::string::npos) {
-      why.resize(nl);
-    }
+    const std::string why = util::first_line(e.what());
     throw DatabaseError(
         fmt::format("prune failed after deleting {} call(s): {}", result.deleted, why));
   }

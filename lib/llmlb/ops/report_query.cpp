@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "llmlb/error.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::ops {
 namespace {
@@ -206,10 +207,7 @@ ReportData load_report(pqxx::connection& connection, std::chrono::milliseconds w
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (auto nl = why.find('\n'); nl != std::string::npos) {
-      why.resize(nl);
-    }
+    const std::string why = util::first_line(e.what());
     throw DatabaseError(fmt::format("cannot read the report data: {}", why));
   }
   return d;

@@ -6,6 +6,7 @@
 
 #include "llmlb/error.hpp"
 #include "llmlb/ops/eta.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::ops {
 namespace {
@@ -198,10 +199,7 @@ StatusSnapshot load_status(pqxx::connection& connection, const StatusWindows& wi
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (auto nl = why.find('\n'); nl != std::string::npos) {
-      why.resize(nl);
-    }
+    const std::string why = util::first_line(e.what());
     throw DatabaseError(fmt::format("cannot read the status: {}", why));
   }
   s.eta = compute_eta(s.backlog, s.models);

@@ -14,6 +14,7 @@
 #include "llmlb/backend/outcome.hpp"
 #include "llmlb/error.hpp"
 #include "llmlb/http/client.hpp"
+#include "llmlb/util/text.hpp"
 #include "llmlb/work/backoff.hpp"
 #include "llmlb/work/live_table.hpp"
 #include "llmlb/work/signals.hpp"
@@ -35,10 +36,6 @@ bool is_blank(const std::string& s) {
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return duration<double, std::milli>(b - a).count();
-}
-
-std::string first_line(const std::string& s) {
-  return s.substr(0, s.find('\n'));
 }
 
 /// True for errors that mean "the connection is gone or the server is restarting".
@@ -156,14 +153,14 @@ struct Worker::Impl {
       throw;
     } catch (const std::exception& e) {
       if (!is_connection_error(e)) {
-        throw DatabaseError(fmt::format("{} failed: {}", what, first_line(e.what())));
+        throw DatabaseError(fmt::format("{} failed: {}", what, util::first_line(e.what())));
       }
       db_ok = false;
       db_down_since = Clock::now();
       next_reconnect = db_down_since + reconnect_delay;
       log.write("warn", "db_down",
                 fmt::format("lost the database during {}: {}; {} results kept, reconnecting", what,
-                            first_line(e.what()), results.size()),
+                            util::first_line(e.what()), results.size()),
                 {util::str("during", what),
                  util::num("pending_results", static_cast<long long>(results.size()))});
       return false;
