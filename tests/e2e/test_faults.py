@@ -134,7 +134,7 @@ def test_late_write_from_a_lost_lease_changes_nothing(migrated):
     db.insert_tasks(["contested"])
     first = db.sql("SELECT task_id, lease_token FROM llmlb.claim('dead', 1, NULL, 0.05)"
                    " WHERE kind = 'task'")[0]
-    time.sleep(0.1)
+    time.sleep(0.35)  # past the lease, and past the 250 ms between sweeps
     second = db.sql("SELECT task_id, lease_token FROM llmlb.claim('alive', 1, NULL, 30)"
                     " WHERE kind = 'task'")[0]
     assert second[0] == first[0] and second[1] != first[1]
