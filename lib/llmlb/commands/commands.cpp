@@ -17,16 +17,6 @@
 namespace llmlb::commands {
 namespace {
 
-/// Fails with a UsageError when the schema is not migrated, so commands say what to do.
-void require_schema(pqxx::connection& c) {
-  const auto pending = db::pending_migrations(c);
-  if (!pending.empty()) {
-    throw UsageError(fmt::format(
-        "the database schema is not up to date ({} migration(s) pending); run `llmlb migrate`",
-        pending.size()));
-  }
-}
-
 std::chrono::milliseconds duration_arg(const char* option, const std::string& text) {
   auto d = util::parse_duration(text);
   if (!d) {
@@ -62,7 +52,7 @@ int limits_set(const Globals& g, const LimitsSetArgs& args) {
     throw UsageError(valid.error());
   }
   auto conn = db::connect(g.database_url);
-  require_schema(*conn);
+  db::require_current_schema(*conn);
   const auto stored = models::apply(*conn, valid.value());
   std::cout << models::format_table({stored});
   return kExitOk;
@@ -70,7 +60,7 @@ int limits_set(const Globals& g, const LimitsSetArgs& args) {
 
 int limits_list(const Globals& g, bool json) {
   auto conn = db::connect(g.database_url);
-  require_schema(*conn);
+  db::require_current_schema(*conn);
   const auto all = models::list(*conn);
   std::cout << (json ? models::format_json(all) : models::format_table(all));
   return kExitOk;
@@ -104,7 +94,7 @@ int enqueue(const Globals& g, const EnqueueArgs& args) {
         parsed.errors.size(), source, parsed.tasks.size()));
   }
   auto conn = db::connect(g.database_url);
-  require_schema(*conn);
+  db::require_current_schema(*conn);
   const auto n = enqueue::insert(*conn, parsed.tasks);
   std::cout << fmt::format("llmlb: enqueued {} task(s) from {}{}\n", n, source,
                            parsed.errors.empty()

@@ -1,5 +1,7 @@
 #include "llmlb/commands/ops.hpp"
 
+#include "llmlb/db/migrations.hpp"
+
 #include <fmt/format.h>
 #include <iostream>
 #include <memory>
@@ -11,7 +13,6 @@
 #include "llmlb/ops/prune.hpp"
 #include "llmlb/ops/report_html.hpp"
 #include "llmlb/ops/report_query.hpp"
-#include "llmlb/ops/schema.hpp"
 #include "llmlb/ops/status_query.hpp"
 #include "llmlb/ops/status_render.hpp"
 #include "llmlb/ops/text.hpp"
@@ -38,7 +39,7 @@ std::chrono::milliseconds duration_in(const char* option, const std::string& tex
 
 std::unique_ptr<pqxx::connection> connect_checked(const Globals& g) {
   auto conn = db::connect(g.database_url);
-  ops::require_llmlb_schema(*conn);
+  db::require_current_schema(*conn);
   return conn;
 }
 

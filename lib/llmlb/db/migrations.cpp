@@ -92,4 +92,17 @@ std::vector<std::string> pending_migrations(pqxx::connection& connection) {
   return pending;
 }
 
+void require_current_schema(pqxx::connection& connection) {
+  const auto pending = pending_migrations(connection);
+  if (pending.empty()) {
+    return;
+  }
+  if (pending.size() == embedded_migrations().size()) {
+    throw UsageError("the database has no llmlb schema; run `llmlb migrate` first");
+  }
+  throw UsageError(fmt::format(
+      "the llmlb schema is not up to date ({} migration(s) pending); run `llmlb migrate`",
+      pending.size()));
+}
+
 }  // namespace llmlb::db

@@ -35,4 +35,9 @@ MigrateReport migrate(pqxx::connection& connection);
 /// schema is current. Throws DatabaseError on a query failure.
 std::vector<std::string> pending_migrations(pqxx::connection& connection);
 
+/// Throws UsageError (exit 2) with one line saying what to do when the database has no llmlb
+/// schema at all ("... has no llmlb schema; run `llmlb migrate` first") or when migrations are
+/// pending. Throws DatabaseError when the check itself fails. Every command but migrate calls it.
+void require_current_schema(pqxx::connection& connection);
+
 }  // namespace llmlb::db

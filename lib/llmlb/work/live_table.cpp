@@ -27,13 +27,9 @@ std::string render_table(const Totals& t, const Figures& f, double window_second
                        rate, m.rpm, m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
                        fmt::format("{}/{}", m.leased, m.max_inflight), m.waiting, state);
   }
-  long long backlog = f.unpinned_waiting;
-  for (const auto& m : f.models) {
-    backlog += m.waiting;
-  }
   out += fmt::format(
       "this process: solved {}  failed {}  retried {}  in flight {}  | backlog {} ({} unpinned)\n",
-      t.solved, t.failed, t.retried, t.in_flight, backlog, f.unpinned_waiting);
+      t.solved, t.failed, t.retried, t.in_flight, backlog(f), f.unpinned_waiting);
   return out;
 }
 

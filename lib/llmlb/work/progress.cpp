@@ -4,13 +4,17 @@
 
 namespace llmlb::work {
 
-std::string format_progress(const Totals& t, const Figures& f, double window_seconds) {
-  long long backlog = f.unpinned_waiting;
+long long backlog(const Figures& f) {
+  long long n = f.unpinned_waiting;
   for (const auto& m : f.models) {
-    backlog += m.waiting;
+    n += m.waiting;
   }
+  return n;
+}
+
+std::string format_progress(const Totals& t, const Figures& f, double window_seconds) {
   std::string line = fmt::format("solved={} failed={} retried={} in_flight={} backlog={}", t.solved,
-                                 t.failed, t.retried, t.in_flight, backlog);
+                                 t.failed, t.retried, t.in_flight, backlog(f));
   std::string stuck;
   const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
   for (const auto& m : f.models) {

@@ -13,6 +13,9 @@ struct Totals {
   long long in_flight = 0;
 };
 
+/// Tasks waiting to be claimed: unpinned plus every model's pinned ones.
+long long backlog(const Figures& figures);
+
 /// One line: this process's totals, each model's global rate over `window_seconds` against its
 /// limit, leases held, backlog, and pinned tasks that no enabled model will answer (with the
 /// model's name and why). Example:

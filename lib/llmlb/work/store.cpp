@@ -246,8 +246,8 @@ Figures Store::figures(double window_seconds) {
   return f;
 }
 
-std::vector<std::string> Store::pending_migrations() {
-  return db::pending_migrations(*conn_);
+void Store::require_current_schema() {
+  db::require_current_schema(*conn_);
 }
 
 }  // namespace llmlb::work

@@ -113,8 +113,8 @@ class Store {
   /// Backlog, rate over the last `window_seconds` and leases per model.
   Figures figures(double window_seconds);
 
-  /// Names of llmlb migrations this binary knows that the database lacks.
-  std::vector<std::string> pending_migrations();
+  /// Throws UsageError unless the schema is current (db::require_current_schema).
+  void require_current_schema();
 
  private:
   void prepare();

@@ -508,14 +508,10 @@ struct Worker::Impl {
       live->draw(totals, last_figures, window);
       return;
     }
-    long long backlog = last_figures.unpinned_waiting;
-    for (const auto& m : last_figures.models) {
-      backlog += m.waiting;
-    }
     log.write("info", "progress", "progress: " + format_progress(totals, last_figures, window),
               {util::num("solved", totals.solved), util::num("failed", totals.failed),
                util::num("retried", totals.retried), util::num("in_flight", totals.in_flight),
-               util::num("backlog", backlog)});
+               util::num("backlog", backlog(last_figures))});
   }
 
   // ---- the loop ----------------------------------------------------------------------------
@@ -532,12 +528,7 @@ struct Worker::Impl {
   WorkSummary run() {
     raise_file_limit();
     store = std::make_unique<Store>(opt.database_url, worker_id);
-    if (auto pending = store->pending_migrations(); !pending.empty()) {
-      throw UsageError(
-          fmt::format("the database schema is not up to date ({} migration(s) "
-                      "pending); run `llmlb migrate` first",
-                      pending.size()));
-    }
+    store->require_current_schema();
     http::ClientOptions copts;
     copts.max_response_bytes = opt.max_response_bytes;
     copts.headers = opt.backend_headers;
