@@ -77,17 +77,24 @@ MigrateReport migrate(pqxx::connection& connection) {
 }
 
 std::vector<std::string> pending_migrations(pqxx::connection& connection) {
-  std::vector<std::string> pending;
+  // One round trip on the common path (every command runs this before its first real query):
+  // no transaction, no existence probe; a missing ledger surfaces as undefined_table.
+  std::set<std::string> done;
   try {
-    pqxx::read_transaction tx(connection);
-    const auto done = recorded(tx);
-    for (const auto& m : embedded_migrations()) {
-      if (done.count(m.name) == 0) {
-        pending.emplace_back(m.name);
-      }
+    pqxx::nontransaction tx(connection);
+    for (const auto& row : tx.exec("SELECT name FROM llmlb.schema_migrations")) {
+      done.insert(row[0].as<std::string>());
     }
+  } catch (const pqxx::undefined_table&) {
+    done.clear();  // no llmlb schema (or no ledger) yet: everything is pending
   } catch (const std::exception& e) {
     throw DatabaseError(fmt::format("cannot read the schema version: {}", e.what()));
+  }
+  std::vector<std::string> pending;
+  for (const auto& m : embedded_migrations()) {
+    if (done.count(m.name) == 0) {
+      pending.emplace_back(m.name);
+    }
   }
   return pending;
 }
