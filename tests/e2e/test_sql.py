@@ -6,9 +6,14 @@ import time
 from .conftest import set_limits
 
 
-def claim(db, worker="w", want=100, models=None, lease=30):
-    rows = db.sql("SELECT kind, model, task_id, lease_token, wait_seconds, note"
-                  " FROM llmlb.claim(%s, %s, %s, %s)", (worker, want, models, lease))
+def claim(db, worker="w", want=100, models=None, lease=30, sweep=None):
+    if sweep is None:  # the four-argument form: sweeps when due
+        rows = db.sql("SELECT kind, model, task_id, lease_token, wait_seconds, note"
+                      " FROM llmlb.claim(%s, %s, %s, %s)", (worker, want, models, lease))
+    else:
+        rows = db.sql("SELECT kind, model, task_id, lease_token, wait_seconds, note"
+                      " FROM llmlb.claim(%s, %s, %s, %s, %s)",
+                      (worker, want, models, lease, sweep))
     tasks = [r for r in rows if r[0] == "task"]
     states = {r[1]: (r[5], r[4]) for r in rows if r[0] == "model"}
     return tasks, states
@@ -148,3 +153,57 @@ def test_expired_leases_are_swept_within_a_quarter_second(migrated):
     claim(db, worker="w2", want=0)  # any claim may sweep
     time.sleep(0.3)
     assert len(claim(db, worker="w3")[0]) == 1
+
+
+def test_claim_without_sweep_leaves_expired_leases_to_sweep_if_due(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 600000, burst=5000, max_inflight=1000)
+    db.insert_tasks(["x"])
+    assert len(claim(db, lease=0.05)[0]) == 1
+    time.sleep(0.3)  # the lease expired, and the last sweep is over 250 ms old
+    tasks, states = claim(db, worker="w2", sweep=False)
+    assert tasks == [] and states["m0"][0] == "idle"
+    assert db.one("SELECT lease_owner FROM tasks") == "w"  # still the dead worker's
+    assert db.one("SELECT llmlb.sweep_if_due()") == 1
+    db.sql("UPDATE tasks SET lease_token = 1, lease_owner = 'w', lease_model = 'm0',"
+           " leased_at = clock_timestamp(), lease_expires_at = clock_timestamp()")
+    assert db.one("SELECT llmlb.sweep_if_due()") == 0  # swept under 250 ms ago: not due
+    time.sleep(0.3)
+    assert db.one("SELECT llmlb.sweep_if_due()") == 1
+    assert len(claim(db, worker="w3", sweep=False)[0]) == 1
+
+
+def test_models_without_work_are_idle_and_their_buckets_untouched(migrated):
+    db = migrated
+    set_limits(db.url, "a", 60, burst=5, max_inflight=10, preference=0)
+    set_limits(db.url, "b", 60, burst=5, max_inflight=10, preference=1)
+    db.insert_tasks(["for b"] * 3, model="b")
+    tasks, states = claim(db)
+    assert [t[1] for t in tasks] == ["b"] * 3
+    assert states["a"] == ("idle", 0) and states["b"][0] == "idle"
+    # Only b's bucket was written; a's has no row yet and starts full when work arrives.
+    assert db.sql("SELECT m.name FROM llmlb.quota q JOIN llmlb.models m ON m.id = q.model_id") \
+        == [("b",)]
+    db.insert_tasks([f"for a {i}" for i in range(10)], model="a")
+    tasks, states = claim(db)
+    assert len(tasks) == 4 and states["a"][0] == "rate"  # burst 5 less 0.15 s of 1/s
+
+
+def test_a_model_disabled_while_a_claim_waits_for_its_lock_is_skipped(migrated):
+    db = migrated
+    set_limits(db.url, "m0", 6000, burst=50, max_inflight=50)
+    db.insert_tasks(["x"] * 5)
+    import threading
+    import psycopg
+    holder = psycopg.connect(db.url)
+    holder.execute("SELECT pg_advisory_xact_lock(72617, id) FROM llmlb.models WHERE name = 'm0'")
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=claim(db)))
+    t.start()
+    time.sleep(0.3)  # the claim is now waiting for m0's lock
+    holder.execute("UPDATE llmlb.models SET enabled = false WHERE name = 'm0'")
+    holder.commit()
+    t.join(10)
+    holder.close()
+    tasks, states = out["r"]
+    assert tasks == [] and "m0" not in states

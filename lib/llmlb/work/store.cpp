@@ -99,7 +99,8 @@ void Store::reconnect() {
 void Store::prepare() {
   conn_->prepare("claim",
                  "SELECT kind, model, task_id, prompt, lease_token, attempts, wait_seconds, note,"
-                 " claimed_at::text FROM llmlb.claim($1, $2, $3::text[], $4)");
+                 " claimed_at::text FROM llmlb.claim($1, $2, $3::text[], $4, $5)");
+  conn_->prepare("sweep", "SELECT llmlb.sweep_if_due()");
   conn_->prepare("complete", "SELECT * FROM llmlb.complete($1, $2::json, $3)");
   conn_->prepare("rate_limited", "SELECT llmlb.note_rate_limited($1, $2, $3)");
   conn_->prepare("renew", "SELECT llmlb.renew($1, $2::bigint[], $3)");
@@ -121,10 +122,12 @@ void Store::prepare() {
                  " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
 }
 
-ClaimResult Store::claim(int want, const std::vector<std::string>& models, double lease_seconds) {
+ClaimResult Store::claim(int want, const std::vector<std::string>& models, double lease_seconds,
+                         bool sweep) {
   pqxx::nontransaction tx(*conn_);
   const auto array = text_array(models);
-  const auto rows = tx.exec_prepared("claim", worker_id_, want, db::nullable(array), lease_seconds);
+  const auto rows =
+      tx.exec_prepared("claim", worker_id_, want, db::nullable(array), lease_seconds, sweep);
   ClaimResult out;
   for (const auto& row : rows) {
     const auto kind = row[0].as<std::string>();
@@ -146,6 +149,11 @@ ClaimResult Store::claim(int want, const std::vector<std::string>& models, doubl
     }
   }
   return out;
+}
+
+int Store::sweep_if_due() {
+  pqxx::nontransaction tx(*conn_);
+  return tx.exec_prepared("sweep")[0][0].as<int>();
 }
 
 WriteCounts Store::complete(const std::vector<TaskResult>& results, int max_attempts) {

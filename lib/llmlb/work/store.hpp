@@ -90,8 +90,15 @@ class Store {
   void reconnect();
 
   /// Claims up to `want` tasks for the given models (all enabled ones when empty), holding each
-  /// lease for `lease_seconds`.
-  ClaimResult claim(int want, const std::vector<std::string>& models, double lease_seconds);
+  /// lease for `lease_seconds`. With `sweep`, first returns expired leases and due retries to
+  /// the pool if no process did in the last 250 ms (llmlb.sweep_if_due()); a process's first
+  /// claim skips that, to reach the backend sooner, and calls sweep_if_due() itself later.
+  ClaimResult claim(int want, const std::vector<std::string>& models, double lease_seconds,
+                    bool sweep);
+
+  /// Runs llmlb.sweep_if_due(): returns how many tasks it handed back (0 when another process
+  /// swept in the last 250 ms).
+  int sweep_if_due();
 
   /// Writes results in one statement; tasks whose lease this worker lost are counted as lost.
   WriteCounts complete(const std::vector<TaskResult>& results, int max_attempts);
