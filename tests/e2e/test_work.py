@@ -225,3 +225,21 @@ def test_tasks_inserted_while_workers_idle_start_within_a_second(migrated, backe
         "SELECT c.sent_at - t.created_at FROM tasks t JOIN llmlb.calls c ON c.task_id = t.id")]
     assert len(waits) == 5 and max(waits) < 1.0, waits
     assert db.one("SELECT count(*) FROM tasks WHERE status = 'solved'") == 5
+
+
+def test_a_process_that_claims_once_still_sweeps_expired_leases(migrated, backend_factory):
+    # A process's first claim skips the sweep (it would delay the first request); a process that
+    # ends after that one claim must still hand back leases that died with other workers.
+    db = migrated
+    set_limits(db.url, "m0", 60000, burst=100, max_inflight=50)
+    backend = backend_factory(time_scale=0.001)
+    db.insert_tasks(["held by a dead worker"])
+    db.sql("UPDATE tasks SET lease_owner = 'dead', lease_token = 1, lease_model = 'm0',"
+           " leased_at = clock_timestamp() - interval '1 minute',"
+           " lease_expires_at = clock_timestamp() - interval '1 second'")
+    db.insert_tasks(["free"])
+    p = llmlb("work", "--backend-url", backend.url, "--max-tasks", "1", db_url=db.url)
+    assert p.returncode == 0, p.stderr
+    assert db.one("SELECT status FROM tasks WHERE prompt = 'free'") == "solved"
+    assert db.sql("SELECT status, lease_owner FROM tasks WHERE prompt = 'held by a dead worker'") \
+        == [("unsolved", None)]

@@ -29,6 +29,10 @@ using std::chrono::duration_cast;
 namespace {
 
 constexpr Millis kMinClaimGap{2};
+/// The first heartbeat (the llmlb.workers row) waits this long after start, so that the first
+/// claim's requests reach the backend before any bookkeeping query runs; a run that ends sooner
+/// is recorded by its final heartbeat.
+constexpr Millis kFirstHeartbeat{200};
 
 bool is_blank(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
@@ -90,9 +94,11 @@ struct Worker::Impl {
   Clock::time_point started = Clock::now();
   Clock::time_point next_claim = started;
   Clock::time_point last_flush = started;
-  Clock::time_point next_heartbeat = started;
+  Clock::time_point next_heartbeat = started + kFirstHeartbeat;
   Clock::time_point next_progress = started + opt.progress_interval;
   bool claim_after_completion = false;  // a model or this process was out of slots
+  bool claimed_once = false;            // a claim has succeeded
+  bool swept = false;                   // a claim or finish() has run the sweep
 
   // Stopping.
   bool stopping = false;
@@ -201,9 +207,14 @@ struct Worker::Impl {
       return;
     }
     ClaimResult got;
+    // The first claim skips the sweep of expired leases (it would delay this process's first
+    // request); every later one sweeps when due, and finish() sweeps if none did.
+    const bool sweep = claimed_once;
     const bool ok = with_db("claim", [&] {
-      got = store->claim(want, opt.models, duration<double>(opt.lease).count());
+      got = store->claim(want, opt.models, duration<double>(opt.lease).count(), sweep);
     });
+    claimed_once = claimed_once || ok;
+    swept = swept || (ok && sweep);
     const auto after = Clock::now();
     if (!ok) {
       return;
@@ -537,7 +548,6 @@ struct Worker::Impl {
     if (opt.live_table) {
       live = std::make_unique<LiveTable>(2);
     }
-    store->heartbeat(0, 0, 0, false);
     log.write(
         "info", "start",
         fmt::format("worker {} started: backend {}, {} max in flight{}", worker_id, opt.backend_url,
@@ -647,6 +657,9 @@ struct Worker::Impl {
         }
       }
       flush();
+    }
+    if (claimed_once && !swept) {
+      with_db("sweep", [&] { store->sweep_if_due(); });
     }
     with_db("final heartbeat", [&] { store->heartbeat(0, totals.solved, totals.failed, true); });
 
