@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.pgutil import drop_database  # noqa: E402
 from tests.sim_backend.harness import running_backend  # noqa: E402
 
 LLMLB = Path(os.environ.get("LLMLB_BENCH_BINARY", REPO / "build" / "cli" / "llmlb"))
@@ -53,8 +54,7 @@ def fresh_db(name: str, keep: bool = False):
         yield url
     finally:
         if not keep:
-            with psycopg.connect(db_url("postgres"), autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            drop_database(db_url("postgres"), dbname)
 
 
 def llmlb_env(url: str) -> dict:

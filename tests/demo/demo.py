@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from tests.pgutil import drop_database  # noqa: E402
 from tests.sim_backend.answers import answer_for  # noqa: E402
 from tests.sim_backend.harness import running_backend  # noqa: E402
 
@@ -39,8 +40,8 @@ def llmlb(*args, stdin=None):
 
 
 def main() -> int:
+    drop_database(ADMIN, DEMO_DB)
     with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {DEMO_DB}")
     print(llmlb("migrate").strip())
     for i, (model, (rpm, burst, inflight)) in enumerate(LIMITS.items()):

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from tests.pgutil import drop_database
 from tests.sim_backend.answers import answer_for
 from tests.sim_backend.harness import running_backend
 
@@ -75,8 +76,7 @@ def fresh_database():
         yield db
     finally:
         db.close()
-        with _admin() as a:
-            a.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(ADMIN_URL, name)
 
 
 @pytest.fixture
