@@ -133,16 +133,69 @@ def _iso(ts: str) -> float:
     return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
+# Where PostgreSQL's Unix socket lives on Debian; the socket variant of the start-up run uses it.
+PG_SOCKET_DIR = "/var/run/postgresql"
+
+
+def _socket_user() -> str | None:
+    """The OS user for the socket variant: `postgres` (peer authentication, as Debian configures
+    local connections), reachable only when the benchmark runs as root; else None."""
+    import os
+    import pwd
+
+    import shutil
+
+    if os.geteuid() != 0 or not os.path.isdir(PG_SOCKET_DIR) or not shutil.which("setpriv"):
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+    return "postgres"
+
+
+def _startup_runs(cfg: Config, d, url: str, b, reps: int, first: int, work_url: str,
+                  user: str | None) -> tuple[list[float], list[float]]:
+    lat, to_start = [], []
+    for i in range(first, first + reps):
+        C.insert_tasks(url, cfg.seed, i, 1)
+        time.sleep(0.2)
+        p = C.start_work(work_url, b.url, d / f"llmlb{i}.log", "--max-tasks", "1",
+                         "--until-empty", user=user)
+        p.popen.wait(30)
+        arr = b.arrivals(since=p.started)
+        if arr:
+            lat.append((min(r["ts"] for r in arr) - p.started) * 1000)
+        ev = [e for e in C.log_events(p.log_path) if e.get("event") == "start"]
+        if ev:
+            to_start.append((_iso(ev[0]["ts"]) - p.started) * 1000)
+    return lat, to_start
+
+
+def _startup_figures(lat: list[float], to_start: list[float]) -> dict:
+    if not lat:
+        return {"runs": 0}
+    return {"runs": len(lat), "median_ms": round(pct(lat, 50), 1),
+            "p95_ms": round(pct(lat, 95), 1), "max_ms": round(max(lat), 1),
+            "all_ms": [round(x, 1) for x in lat],
+            "to_start_line_median_ms": round(pct(to_start, 50), 1) if to_start else None}
+
+
 def startup(cfg: Config, reps: int = 20) -> dict:
     """Process start to the first request arriving at the backend: time.time() just before the
     exec vs the arrival log's ts of the run's first request (same clock). One task waits in the
     queue each time; llmlb runs with --max-tasks 1 --until-empty. For the breakdown: the
-    'start' log line (written once connected, schema checked, first heartbeat written; ms
-    resolution) and the wall time of ``llmlb --version`` (exec + dynamic linking only)."""
+    'start' log line (written once connected and the schema checked; ms resolution) and the
+    wall time of ``llmlb --version`` (exec + dynamic linking only).
+
+    Two connections to the same server: TCP to 127.0.0.1 as role llmlb (Debian's defaults make
+    that TLS + SCRAM-SHA-256, about 20 ms of handshakes), and, when the benchmark runs as root,
+    the Unix socket as OS user and role postgres (peer authentication: no TLS, no password),
+    started through setpriv."""
     name = "start"
-    cfg.log(f"[{name}] start-up: {reps} runs")
+    cfg.log(f"[{name}] start-up: {reps} runs per connection kind")
     d = _run_dir(cfg, name)
-    lat, to_start, version = [], [], []
+    version = []
     for _ in range(reps):
         t = time.time()
         subprocess.run([str(C.LLMLB), "--version"], capture_output=True, timeout=30)
@@ -150,24 +203,21 @@ def startup(cfg: Config, reps: int = 20) -> dict:
     with C.fresh_db(name, cfg.keep_db) as url, \
             C.running_backend(instant=True, arrival_log=d / "arrivals.jsonl") as b:
         C.set_limits(url, C.unbounded_limits())
-        for i in range(reps):
-            C.insert_tasks(url, cfg.seed, i, 1)
-            time.sleep(0.2)
-            p = C.start_work(url, b.url, d / f"llmlb{i}.log", "--max-tasks", "1",
-                             "--until-empty")
-            p.popen.wait(30)
-            arr = b.arrivals(since=p.started)
-            if arr:
-                lat.append((min(r["ts"] for r in arr) - p.started) * 1000)
-            ev = [e for e in C.log_events(p.log_path) if e.get("event") == "start"]
-            if ev:
-                to_start.append((_iso(ev[0]["ts"]) - p.started) * 1000)
-    return {"name": name, "runs": len(lat), "median_ms": round(pct(lat, 50), 1),
-            "p95_ms": round(pct(lat, 95), 1), "max_ms": round(max(lat), 1),
-            "all_ms": [round(x, 1) for x in lat],
-            "to_start_line_median_ms": round(pct(to_start, 50), 1),
-            "version_exec_median_ms": round(pct(version, 50), 1),
-            "load": _load_note(cfg, "after")}
+        tcp = _startup_figures(*_startup_runs(cfg, d, url, b, reps, 0, url, None))
+        user = _socket_user()
+        if user:
+            dbname = url.rsplit("/", 1)[1]
+            sock_url = f"postgresql:///{dbname}?host={PG_SOCKET_DIR}"
+            sock = _startup_figures(*_startup_runs(cfg, d, url, b, reps, reps, sock_url, user))
+            sock["connection"] = (f"Unix socket, OS user and role {user}, peer authentication "
+                                  "(started through setpriv, ~2.5 ms included)")
+        else:
+            sock = {"runs": 0, "skipped": "needs root and setpriv (to run as OS user postgres)"}
+    out = {"name": name, **tcp,
+           "connection": "TCP 127.0.0.1, role llmlb (TLS + SCRAM-SHA-256)",
+           "version_exec_median_ms": round(pct(version, 50), 1),
+           "socket": sock, "load": _load_note(cfg, "after")}
+    return out
 
 
 SCENARIOS = {
