@@ -78,12 +78,16 @@ BEGIN
   -- the write changes nothing).
   v_unpinned := EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'
                           AND t.lease_token IS NULL AND t.retry_at IS NULL AND t.model IS NULL);
+  -- (The probe is written as ORDER BY ... LIMIT 1 in the pinned index's order: as a plain
+  -- EXISTS, the generic plan is a sequential scan of tasks, which reads every row once a
+  -- model's work is done.)
   FOR m IN
-    SELECT mo.id, mo.name, count(*) OVER () AS n,
-           v_unpinned OR EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'
-                                   AND t.lease_token IS NULL AND t.retry_at IS NULL
-                                   AND t.model = mo.name) AS has_work
+    SELECT mo.id, mo.name, count(*) OVER () AS n, v_unpinned OR w.x IS NOT NULL AS has_work
       FROM llmlb.models mo
+      LEFT JOIN LATERAL (SELECT 1 AS x FROM public.tasks t
+                          WHERE t.status = 'unsolved' AND t.lease_token IS NULL
+                            AND t.retry_at IS NULL AND t.model = mo.name
+                          ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1) w ON true
      WHERE mo.enabled AND (p_models IS NULL OR mo.name = ANY (p_models))
      ORDER BY mo.preference, mo.id
   LOOP
