@@ -16,12 +16,9 @@ constexpr const char* kCreateLedger =
     "  name text PRIMARY KEY,"
     "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp())";
 
+/// Names in the ledger. Throws pqxx::undefined_table when there is no ledger (no llmlb schema).
 std::set<std::string> recorded(pqxx::transaction_base& tx) {
   std::set<std::string> names;
-  const auto exists = tx.exec("SELECT to_regclass('llmlb.schema_migrations') IS NOT NULL");
-  if (!exists[0][0].as<bool>()) {
-    return names;
-  }
   for (const auto& row : tx.exec("SELECT name FROM llmlb.schema_migrations")) {
     names.insert(row[0].as<std::string>());
   }
@@ -82,9 +79,7 @@ std::vector<std::string> pending_migrations(pqxx::connection& connection) {
   std::set<std::string> done;
   try {
     pqxx::nontransaction tx(connection);
-    for (const auto& row : tx.exec("SELECT name FROM llmlb.schema_migrations")) {
-      done.insert(row[0].as<std::string>());
-    }
+    done = recorded(tx);
   } catch (const pqxx::undefined_table&) {
     done.clear();  // no llmlb schema (or no ledger) yet: everything is pending
   } catch (const std::exception& e) {
