@@ -97,8 +97,7 @@ struct Worker::Impl {
   Clock::time_point next_heartbeat = started + kFirstHeartbeat;
   Clock::time_point next_progress = started + opt.progress_interval;
   bool claim_after_completion = false;  // a model or this process was out of slots
-  bool claimed_once = false;            // a claim has succeeded
-  bool swept = false;                   // a claim or finish() has run the sweep
+  long long claims_ok = 0;              // claims that succeeded; all but the first swept
 
   // Stopping.
   bool stopping = false;
@@ -209,12 +208,10 @@ struct Worker::Impl {
     ClaimResult got;
     // The first claim skips the sweep of expired leases (it would delay this process's first
     // request); every later one sweeps when due, and finish() sweeps if none did.
-    const bool sweep = claimed_once;
     const bool ok = with_db("claim", [&] {
-      got = store->claim(want, opt.models, duration<double>(opt.lease).count(), sweep);
+      got = store->claim(want, opt.models, duration<double>(opt.lease).count(), claims_ok > 0);
     });
-    claimed_once = claimed_once || ok;
-    swept = swept || (ok && sweep);
+    claims_ok += ok ? 1 : 0;
     const auto after = Clock::now();
     if (!ok) {
       return;
@@ -658,7 +655,7 @@ struct Worker::Impl {
       }
       flush();
     }
-    if (claimed_once && !swept) {
+    if (claims_ok == 1) {  // its only claim skipped the sweep
       with_db("sweep", [&] { store->sweep_if_due(); });
     }
     with_db("final heartbeat", [&] { store->heartbeat(0, totals.solved, totals.failed, true); });
