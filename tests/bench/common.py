@@ -199,11 +199,11 @@ class Proc:
 
 
 def start_work(url: str, backend_url: str, log_path: Path, *args: str,
-               user: str | None = None) -> Proc:
-    """Starts `llmlb work` (JSON log to ``log_path``). With ``user`` (needs root) it runs as that
-    OS user through setpriv: Popen(user=...) would make Python fork() instead of vfork(), which
-    costs more than setpriv's own exec (about 2.5 ms here)."""
-    cmd = [str(LLMLB), "work", "--backend-url", backend_url, "--log-format", "json",
+               user: str | None = None, binary: Path | None = None) -> Proc:
+    """Starts `llmlb work` (``binary``, default LLMLB; JSON log to ``log_path``). With ``user``
+    (needs root) it runs as that OS user through setpriv: Popen(user=...) would make Python
+    fork() instead of vfork(), which costs more than setpriv's own exec (about 2.5 ms here)."""
+    cmd = [str(binary or LLMLB), "work", "--backend-url", backend_url, "--log-format", "json",
            "--no-live", *args]
     if user:
         cmd = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *cmd]

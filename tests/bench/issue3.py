@@ -154,21 +154,32 @@ def _socket_user() -> str | None:
     return "postgres"
 
 
+def startup_run(url: str, work_url: str, b, log_path, seed: int, i: int,
+                user: str | None = None, binary=None) -> tuple[float | None, float | None]:
+    """One start-up run: inserts task i into ``url``, waits 200 ms, starts `llmlb work --max-tasks
+    1 --until-empty` on ``work_url``, waits for it. Returns (exec → first request at backend ``b``,
+    exec → 'start' log line) in ms, each None when it did not happen."""
+    C.insert_tasks(url, seed, i, 1)
+    time.sleep(0.2)
+    p = C.start_work(work_url, b.url, log_path, "--max-tasks", "1", "--until-empty", user=user,
+                     binary=binary)
+    p.popen.wait(30)
+    arr = b.arrivals(since=p.started)
+    first = (min(r["ts"] for r in arr) - p.started) * 1000 if arr else None
+    ev = [e for e in C.log_events(p.log_path) if e.get("event") == "start"]
+    start = (_iso(ev[0]["ts"]) - p.started) * 1000 if ev else None
+    return first, start
+
+
 def _startup_runs(cfg: Config, d, url: str, b, reps: int, first: int, work_url: str,
                   user: str | None) -> tuple[list[float], list[float]]:
     lat, to_start = [], []
     for i in range(first, first + reps):
-        C.insert_tasks(url, cfg.seed, i, 1)
-        time.sleep(0.2)
-        p = C.start_work(work_url, b.url, d / f"llmlb{i}.log", "--max-tasks", "1",
-                         "--until-empty", user=user)
-        p.popen.wait(30)
-        arr = b.arrivals(since=p.started)
-        if arr:
-            lat.append((min(r["ts"] for r in arr) - p.started) * 1000)
-        ev = [e for e in C.log_events(p.log_path) if e.get("event") == "start"]
-        if ev:
-            to_start.append((_iso(ev[0]["ts"]) - p.started) * 1000)
+        ms, start = startup_run(url, work_url, b, d / f"llmlb{i}.log", cfg.seed, i, user)
+        if ms is not None:
+            lat.append(ms)
+        if start is not None:
+            to_start.append(start)
     return lat, to_start
 
 

@@ -4,9 +4,10 @@
     .venv/bin/python -m tests.bench.startup_ab --runs 30 OLD_BINARY NEW_BINARY
 
 Each binary gets its own database, migrated by that binary (so each runs against the schema it
-was built for), and every binary runs against the same --instant backend. One run: insert one
-task, wait 150 ms, exec `llmlb work --max-tasks 1 --until-empty`, and take the time from just
-before the exec to the first request at the backend (the arrival log; same clock). Prints the
+was built for), and every binary runs against the same --instant backend. One run is the
+`start` benchmark's (issue3.startup_run): insert one task, wait 200 ms, exec `llmlb work
+--max-tasks 1 --until-empty`, and take the time from just before the exec to the first request
+at the backend (the arrival log; same clock). Prints the
 median and quartiles per binary. Connects like the `start` benchmark's TCP row (127.0.0.1,
 role llmlb). Only 127.0.0.1 is contacted; only processes it started are stopped.
 """
@@ -16,10 +17,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -27,6 +26,7 @@ if __package__ in (None, ""):
     __package__ = "tests.bench"
 
 from . import common as C  # noqa: E402
+from .issue3 import startup_run  # noqa: E402
 
 
 def main() -> int:
@@ -40,8 +40,9 @@ def main() -> int:
             return 2
     ms: dict[Path, list[float]] = {b: [] for b in a.binaries}
     with contextlib.ExitStack() as stack:
-        log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "arrivals.jsonl"
-        backend = stack.enter_context(C.running_backend(instant=True, arrival_log=log))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))  # arrival and llmlb logs
+        backend = stack.enter_context(C.running_backend(instant=True,
+                                                        arrival_log=tmp / "arrivals.jsonl"))
         urls = {}
         for b in a.binaries:
             C.LLMLB = b  # fresh_db migrates with C.LLMLB
@@ -50,17 +51,11 @@ def main() -> int:
         task = 0
         for _ in range(a.runs):
             for b in a.binaries:
-                C.insert_tasks(urls[b], 1, task, 1)
+                first, _start = startup_run(urls[b], urls[b], backend, tmp / f"llmlb{task}.log", 1,
+                                            task, binary=b)
                 task += 1
-                time.sleep(0.15)
-                cmd = [str(b), "work", "--backend-url", backend.url, "--log-format", "json",
-                       "--no-live", "--max-tasks", "1", "--until-empty"]
-                t = time.time()
-                subprocess.run(cmd, env=C.llmlb_env(urls[b]), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60)
-                arrived = backend.arrivals(since=t)
-                if arrived:
-                    ms[b].append((min(r["ts"] for r in arrived) - t) * 1000)
+                if first is not None:
+                    ms[b].append(first)
     for b, v in ms.items():
         if not v:
             print(f"{b}: no request reached the backend")
