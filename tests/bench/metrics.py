@@ -7,6 +7,7 @@ on the same machine, so they are compared directly.
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -123,6 +124,44 @@ def makespan_bound(n_by_model: dict[str, int], limits: dict, mean_latency: dict[
         bound = max(bound, little)
     out["bound_s"] = round(bound, 3)
     return out
+
+
+def ideal_makespan(latencies: list[float], rpm: float, burst: int, max_inflight: int) -> float:
+    """Makespan of an overhead-free dispatcher serving one model's tasks with these latencies,
+    in this order: each task starts as soon as both a token (GCRA over rpm with burst, full at
+    time 0) and an in-flight slot are free; no claim, network or write-back time. This is what
+    any dispatcher that does not know a call's latency in advance can at best hope for with
+    these draws: unlike n / capacity it includes the drain at the end, where the last calls
+    finish one by one while slots stand empty."""
+    if not latencies:
+        return 0.0
+    interval = 60.0 / rpm if rpm > 0 else math.inf
+    tolerance = (max(burst, 1) - 1) * interval
+    tat = 0.0  # GCRA's theoretical arrival time
+    ends: list[float] = []  # finish times of the calls in flight (a heap)
+    last = 0.0
+    for lat in latencies:
+        free = heapq.heappop(ends) if len(ends) >= max_inflight else 0.0
+        start = max(free, tat - tolerance, 0.0)
+        tat = max(tat, start) + interval
+        end = start + lat
+        heapq.heappush(ends, end)
+        last = max(last, end)
+    return last
+
+
+def replay_bound(arrivals: list[dict], limits: dict) -> dict:
+    """The overhead-free dispatcher (ideal_makespan) of every model, replaying the latencies
+    the backend drew for that model in a run, in the order it drew them. The latencies are
+    independent draws, so the replay is a sample of what the ideal dispatcher would face. Bound
+    = the slowest model's ideal makespan."""
+    lat: dict[str, list[float]] = {}
+    for r in sorted(arrivals, key=lambda r: r["ts"]):
+        if r.get("model") in limits:
+            lat.setdefault(r["model"], []).append(item_latency(r))
+    per = {m: round(ideal_makespan(ls, limits[m].rpm, limits[m].burst, limits[m].max_inflight), 3)
+           for m, ls in lat.items()}
+    return {"per_model_s": per, "bound_s": max(per.values()) if per else None}
 
 
 def rate_series(ts: np.ndarray, t0: float, t1: float, bucket: float) -> tuple[np.ndarray, np.ndarray]:

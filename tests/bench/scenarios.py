@@ -19,7 +19,7 @@ import numpy as np
 from . import common as C
 from .legacy_dag import RESTART_GAP_S, TIMEOUT_S, LegacyDag
 from .metrics import (check_answers, expected_latency, makespan_bound, model_table,
-                      wait_stats)
+                      replay_bound, wait_stats)
 from .plots import plot_boundaries, plot_run
 
 
@@ -308,6 +308,7 @@ def run_llmlb(cfg: Config, name: str, title: str, limits: dict, per_proc: int,
     lat = _mean_latency_by_model(arrivals, cfg)
     res["bound"] = makespan_bound(_n_by_model(rows), limits, lat,
                                   total_concurrency=cfg.procs * per_proc)
+    res["replay_bound"] = replay_bound(arrivals, limits)
     sol = [r[6] for r in rows if r[6] is not None]
     plot_run(cfg.out / f"{name}.png", f"{_label(name)} {title}", arrivals, t0,
              max(sol) if sol else time.time(), limits, solved_ts=sol,
@@ -438,6 +439,10 @@ def bound_d(cfg: Config) -> dict:
     if c:
         out["c_makespan_s"] = c["makespan_s"]
         out["c_utilisation"] = round(out["bound_s"] / c["makespan_s"], 4)
+        rb = c.get("replay_bound")
+        if rb and rb.get("bound_s"):
+            out["replay"] = rb
+            out["c_utilisation_replay"] = round(rb["bound_s"] / c["makespan_s"], 4)
     return out
 
 
