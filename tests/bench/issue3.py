@@ -199,10 +199,10 @@ def startup(cfg: Config, reps: int = 20) -> dict:
     'start' log line (written once connected and the schema checked; ms resolution) and the
     wall time of ``llmlb --version`` (exec + dynamic linking only).
 
-    Two connections to the same server: TCP to 127.0.0.1 as role llmlb (Debian's defaults make
-    that TLS + SCRAM-SHA-256, about 20 ms of handshakes), and, when the benchmark runs as root,
-    the Unix socket as OS user and role postgres (peer authentication: no TLS, no password),
-    started through setpriv."""
+    Three connections to the same server: TCP to 127.0.0.1 as role llmlb (Debian's defaults make
+    that TLS + SCRAM-SHA-256, about 20 ms of handshakes), the same with sslmode=disable (SCRAM
+    only), and, when the benchmark runs as root, the Unix socket as OS user and role postgres
+    (peer authentication: no TLS, no password), started through setpriv."""
     name = "start"
     cfg.log(f"[{name}] start-up: {reps} runs per connection kind")
     d = _run_dir(cfg, name)
@@ -215,6 +215,10 @@ def startup(cfg: Config, reps: int = 20) -> dict:
             C.running_backend(instant=True, arrival_log=d / "arrivals.jsonl") as b:
         C.set_limits(url, C.unbounded_limits())
         tcp = _startup_figures(*_startup_runs(cfg, d, url, b, reps, 0, url, None))
+        # The same without TLS (a DSN option, no server change): what the TLS handshake costs.
+        plain = _startup_figures(*_startup_runs(cfg, d, url, b, reps, 2 * reps,
+                                                url + "?sslmode=disable", None))
+        plain["connection"] = "TCP 127.0.0.1, role llmlb, sslmode=disable (SCRAM-SHA-256, no TLS)"
         user = _socket_user()
         if user:
             dbname = url.rsplit("/", 1)[1]
@@ -227,7 +231,7 @@ def startup(cfg: Config, reps: int = 20) -> dict:
     out = {"name": name, **tcp,
            "connection": "TCP 127.0.0.1, role llmlb (TLS + SCRAM-SHA-256)",
            "version_exec_median_ms": round(pct(version, 50), 1),
-           "socket": sock, "load": _load_note(cfg, "after")}
+           "tcp_no_tls": plain, "socket": sock, "load": _load_note(cfg, "after")}
     return out
 
 

@@ -564,12 +564,15 @@ struct Worker::Impl {
       if (db_gave_up) {
         break;
       }
-      if (!stopping && db_ok && now >= next_claim && free_slots() > 0) {
-        claim(now);
-      }
+      // Write back before claiming: the write-back releases the finished calls' leases, so the
+      // claim right after can hand their max_inflight slots out again at once.
       if (db_ok && (!results.empty() || !rate_limited.empty()) &&
           (now - last_flush >= opt.flush_interval || results.size() >= 512 || inflight.empty())) {
         flush();
+        now = Clock::now();
+      }
+      if (!stopping && db_ok && now >= next_claim && free_slots() > 0) {
+        claim(now);
       }
       now = Clock::now();
       if (now >= next_heartbeat) {
