@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from tests import pgutil
 from . import common as C
 from .metrics import pct
 from .scenarios import Config, _load_note, _llmlb_summaries, _run_dir
@@ -228,10 +229,22 @@ def startup(cfg: Config, reps: int = 20) -> dict:
                                   "(started through setpriv, ~2.5 ms included)")
         else:
             sock = {"runs": 0, "skipped": "needs root and setpriv (to run as OS user postgres)"}
+        pooled = {"runs": 0, "skipped": "needs root and PgBouncer (apt-get install pgbouncer)"}
+        if user and pgutil.PGBOUNCER.exists():
+            # PgBouncer next to the worker holds the TLS + SCRAM connection to the server; llmlb
+            # reaches it over its Unix socket with peer authentication.
+            with pgutil.running_pgbouncer(url) as (_, port, sock_dir):
+                pool_url = f"postgresql:///{dbname}?host={sock_dir}&port={port}"
+                pooled = _startup_figures(*_startup_runs(cfg, d, url, b, reps, 3 * reps,
+                                                         pool_url, user))
+            pooled["connection"] = (f"PgBouncer 1.18 (session pool) over its Unix socket, OS user "
+                                    f"{user}, peer authentication; PgBouncer to the server: TCP, "
+                                    "TLS + SCRAM-SHA-256, as role llmlb (setpriv included)")
     out = {"name": name, **tcp,
            "connection": "TCP 127.0.0.1, role llmlb (TLS + SCRAM-SHA-256)",
            "version_exec_median_ms": round(pct(version, 50), 1),
-           "tcp_no_tls": plain, "socket": sock, "load": _load_note(cfg, "after")}
+           "tcp_no_tls": plain, "socket": sock, "pgbouncer": pooled,
+           "load": _load_note(cfg, "after")}
     return out
 
 

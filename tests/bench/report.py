@@ -196,7 +196,8 @@ def render(results: dict) -> str:
                        f"{mem['vmrss_at_full_mb']} MB) | ≤ 64 MB | "
                        f"{'yes' if mem['vmhwm_mb'] <= 64 else 'NO'} |")
         if st:
-            for v in (st, st.get("tcp_no_tls") or {}, st.get("socket") or {}):
+            for v in (st, st.get("tcp_no_tls") or {}, st.get("socket") or {},
+                      st.get("pgbouncer") or {}):
                 if not v.get("runs"):
                     continue
                 met = ('yes' if v['p95_ms'] <= 50

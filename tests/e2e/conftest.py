@@ -86,11 +86,27 @@ def db():
         yield d
 
 
+# LLMLB_TEST_POOLER=host:port: the binary reaches the test server's databases through a
+# connection pooler there (e.g. PgBouncer in session mode), while the tests' own queries go to
+# PostgreSQL directly. Servers that tests start themselves are reached directly.
+POOLER = os.environ.get("LLMLB_TEST_POOLER")
+
+
+def binary_url(url: str) -> str:
+    """The URL the binary is given for ``url``: through LLMLB_TEST_POOLER when it is set and
+    ``url`` is on ADMIN_URL's server."""
+    parts, admin = urlsplit(url), urlsplit(ADMIN_URL)
+    if not POOLER or (parts.hostname, parts.port) != (admin.hostname, admin.port):
+        return url
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit((parts.scheme, userinfo + POOLER, parts.path, parts.query, parts.fragment))
+
+
 def llmlb(*args, env=None, input=None, timeout=120, db_url=None, check=False):
     """Runs the binary; returns CompletedProcess with text stdout/stderr."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("LLMLB_")}
     if db_url:
-        e["LLMLB_DATABASE_URL"] = db_url
+        e["LLMLB_DATABASE_URL"] = binary_url(db_url)
     e.update(env or {})
     p = subprocess.run([str(BIN), *map(str, args)], env=e, input=input, capture_output=True,
                        text=True, timeout=timeout)
@@ -103,7 +119,7 @@ def start_llmlb(*args, db_url=None, env=None, log=None):
     """Starts the binary in the background (its own process group); returns Popen."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("LLMLB_")}
     if db_url:
-        e["LLMLB_DATABASE_URL"] = db_url
+        e["LLMLB_DATABASE_URL"] = binary_url(db_url)
     e.update(env or {})
     out = open(log, "w") if log else subprocess.DEVNULL
     return subprocess.Popen([str(BIN), *map(str, args)], env=e, stdout=out,
