@@ -96,7 +96,10 @@ def binary_url(url: str) -> str:
     """The URL the binary is given for ``url``: through LLMLB_TEST_POOLER when it is set and
     ``url`` is on ADMIN_URL's server."""
     parts, admin = urlsplit(url), urlsplit(ADMIN_URL)
-    if not POOLER or (parts.hostname, parts.port) != (admin.hostname, admin.port):
+    try:
+        if not POOLER or (parts.hostname, parts.port) != (admin.hostname, admin.port):
+            return url
+    except ValueError:  # not a valid URL (tests of bad input): pass it on as it is
         return url
     userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit((parts.scheme, userinfo + POOLER, parts.path, parts.query, parts.fragment))
