@@ -40,7 +40,8 @@ def drop_database(admin_url: str, name: str, attempts: int = 40) -> None:
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -59,7 +60,7 @@ def running_pgbouncer(server_url: str, *, pool_mode: str = "session", tls: str =
     u = urlsplit(server_url)
     user, password = unquote(u.username or ""), unquote(u.password or "")
     d = Path(tempfile.mkdtemp(prefix="llmlb-pgbouncer-"))
-    port = _free_port()
+    port = free_port()
     # PgBouncer admits only users listed here, also for peer authentication: list OS user
     # postgres too, with a random password nobody knows.
     (d / "users.txt").write_text(f'"{user}" "{password}"\n"postgres" "{secrets.token_hex(16)}"\n')

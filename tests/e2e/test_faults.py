@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgutil import free_port
 from tests.sim_backend.answers import answer_for
 
 from .conftest import (assert_all_answers_match, llmlb, max_in_window, set_limits, start_llmlb,
@@ -223,7 +224,7 @@ def private_pg():
         pytest.skip("needs root (to run a private PostgreSQL as user postgres) and PostgreSQL 15")
     d = Path(tempfile.mkdtemp(prefix="llmlb-pg-"))
     shutil.chown(d, "postgres")
-    port = 20000 + os.getpid() % 20000
+    port = free_port()
     as_pg = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_pg, PG_BIN / "initdb", "-D", d / "data", "-A", "trust", "-U", "postgres"],
                    check=True, capture_output=True)
