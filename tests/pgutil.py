@@ -40,6 +40,12 @@ def drop_database(admin_url: str, name: str, attempts: int = 40) -> None:
 PGBOUNCER = Path("/usr/sbin/pgbouncer")
 
 
+def as_user(user: str, cmd: list[str]) -> list[str]:
+    """``cmd`` run as OS user ``user`` (needs root) through setpriv, which execs it: the PID
+    Popen returns is the command's own."""
+    return ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *cmd]
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -48,11 +54,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_pgbouncer(server_url: str, *, pool_mode: str = "session", tls: str = "prefer"):
-    """Starts PgBouncer (Debian's package) in front of ``server_url``'s server and yields
-    (host, port, socket_dir): TCP on 127.0.0.1 (md5, the password of ``server_url``'s role) and
-    a Unix socket in socket_dir (peer authentication). Every client is logged in to the server
-    as ``server_url``'s role, over TLS when the server offers it (``tls``: server_tls_sslmode).
+def running_pgbouncer(server_url: str):
+    """Starts PgBouncer (Debian's package, session pooling) in front of ``server_url``'s server
+    and yields (host, port, socket_dir): TCP on 127.0.0.1 (md5, the password of ``server_url``'s
+    role) and a Unix socket in socket_dir (peer authentication). Every client is logged in to the
+    server as ``server_url``'s role, over TLS when the server offers it.
     When we are root it runs as OS user postgres (PgBouncer refuses root). Stopped by PID, and
     its directory removed, on exit. Raises FileNotFoundError without PgBouncer."""
     if not PGBOUNCER.exists():
@@ -72,14 +78,14 @@ def running_pgbouncer(server_url: str, *, pool_mode: str = "session", tls: str =
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir = {d}\n"
         f"auth_type = hba\nauth_hba_file = {d}/hba.conf\nauth_file = {d}/users.txt\n"
-        f"pool_mode = {pool_mode}\nserver_tls_sslmode = {tls}\n"
+        "pool_mode = session\nserver_tls_sslmode = prefer\n"
         f"logfile = {d}/pgbouncer.log\nmax_client_conn = 200\ndefault_pool_size = 40\n")
     cmd = [str(PGBOUNCER), str(d / "pgbouncer.ini")]
     if os.geteuid() == 0:
         shutil.chown(d, "postgres")
         for f in d.iterdir():
             shutil.chown(f, "postgres")
-        cmd = ["setpriv", "--reuid", "postgres", "--regid", "postgres", "--clear-groups", *cmd]
+        cmd = as_user("postgres", cmd)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.pgutil import drop_database  # noqa: E402
+from tests.pgutil import as_user, drop_database  # noqa: E402
 from tests.sim_backend.harness import running_backend  # noqa: E402
 
 LLMLB = Path(os.environ.get("LLMLB_BENCH_BINARY", REPO / "build" / "cli" / "llmlb"))
@@ -206,7 +206,7 @@ def start_work(url: str, backend_url: str, log_path: Path, *args: str,
     cmd = [str(binary or LLMLB), "work", "--backend-url", backend_url, "--log-format", "json",
            "--no-live", *args]
     if user:
-        cmd = ["setpriv", "--reuid", user, "--regid", user, "--clear-groups", *cmd]
+        cmd = as_user(user, cmd)
     f = open(log_path, "ab")
     t = time.time()
     p = subprocess.Popen(cmd, env=llmlb_env(url), stdout=f, stderr=subprocess.STDOUT,
