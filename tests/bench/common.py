@@ -113,10 +113,12 @@ def model_for(i: int) -> str:
     return MODELS[i % len(MODELS)]
 
 
-def insert_tasks(url: str, seed: int, first: int, count: int) -> float:
-    """Inserts tasks first..first+count-1 (pinned, round-robin) in one transaction; returns the
-    database time of the insert (their created_at) as a Unix timestamp."""
-    rows = [(prompt_for(seed, i), model_for(i)) for i in range(first, first + count)]
+def insert_tasks(url: str, seed: int, first: int, count: int, pinned: bool = True) -> float:
+    """Inserts tasks first..first+count-1 in one transaction, pinned round-robin (model_for),
+    or unpinned (model NULL: any model may answer) when not ``pinned``; returns the database
+    time of the insert (their created_at) as a Unix timestamp."""
+    rows = [(prompt_for(seed, i), model_for(i) if pinned else None)
+            for i in range(first, first + count)]
     with psycopg.connect(url) as c:
         with c.cursor() as cur:
             with cur.copy("COPY public.tasks (prompt, model) FROM STDIN") as cp:
@@ -132,11 +134,13 @@ def unsolved_count(url: str) -> int:
 
 
 def task_rows(url: str) -> list[tuple]:
-    """(id, model, prompt, status, answer, created_at epoch, solved_at epoch) of every task."""
+    """(id, model, prompt, status, answer, created_at epoch, solved_at epoch, answered_by) of
+    every task."""
     with psycopg.connect(url) as c:
         return c.execute(
             "SELECT id, model, prompt, status, answer, extract(epoch FROM created_at)::float8,"
-            " extract(epoch FROM solved_at)::float8 FROM public.tasks ORDER BY id").fetchall()
+            " extract(epoch FROM solved_at)::float8, answered_by FROM public.tasks"
+            " ORDER BY id").fetchall()
 
 
 def call_rows(url: str) -> list[tuple]:

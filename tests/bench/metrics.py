@@ -126,6 +126,46 @@ def makespan_bound(n_by_model: dict[str, int], limits: dict, mean_latency: dict[
     return out
 
 
+def pooled_bound(n_total: int, limits: dict, mean_latency: dict[str, float],
+                 total_concurrency: int | None = None) -> dict:
+    """Lower bound on the makespan of unpinned work, which any model may take: issue 3's
+    N / sum_i min(rpm_i / 60, max_inflight_i / L_i), with L_i model i's mean latency.
+
+    Also returns the calls in flight that running every model at its capacity needs (Little's
+    law: sum_i capacity_i x L_i) and, with ``total_concurrency`` (the processes' summed
+    --max-inflight-total), whether that cap leaves room for it; when it does not, the bound is
+    optimistic and ``concurrency_binds`` says so."""
+    per = {}
+    for m, lim in limits.items():
+        lat = mean_latency[m]
+        cap_rate = lim.rpm / 60.0
+        cap_inflight = lim.max_inflight / lat if lat > 0 else math.inf
+        cap = min(cap_rate, cap_inflight)
+        per[m] = {"capacity_per_s": round(cap, 4), "mean_latency_s": round(lat, 4),
+                  "binds": "rpm" if cap_rate <= cap_inflight else "max_inflight"}
+    total = sum(v["capacity_per_s"] for v in per.values())
+    needed = sum(v["capacity_per_s"] * v["mean_latency_s"] for v in per.values())
+    out = {"per_model": per, "n": n_total, "capacity_per_s": round(total, 4),
+           "bound_s": round(n_total / total, 3) if total > 0 else math.inf,
+           "inflight_needed": round(needed, 1)}
+    if total_concurrency:
+        out["total_concurrency"] = total_concurrency
+        out["concurrency_binds"] = needed > total_concurrency
+    return out
+
+
+def backlog_phase(arrivals: list[dict], t0: float, t_end: float) -> dict:
+    """Splits a run at its last call's arrival at the backend (when the backlog ran out):
+    the calls per second up to then, and the drain after it (last answer - last call)."""
+    ts = sorted(r["ts"] for r in arrivals if r.get("model"))
+    if not ts:
+        return {}
+    busy = ts[-1] - t0
+    return {"last_call_s": round(busy, 3), "calls": len(ts),
+            "calls_per_s": round(len(ts) / busy, 3) if busy > 0 else None,
+            "drain_s": round(t_end - ts[-1], 3)}
+
+
 def ideal_makespan(latencies: list[float], rpm: float, burst: int, max_inflight: int) -> float:
     """Makespan of an overhead-free dispatcher serving one model's tasks with these latencies,
     in this order: each task starts as soon as both a token (GCRA over rpm with burst, full at
@@ -197,10 +237,13 @@ def wait_stats(rows: list[tuple], ids: set | None = None, time_scale: float = 1.
 
 
 def check_answers(rows: list[tuple]) -> dict:
-    """Every solved task's answer must be answer_for(model, prompt)."""
+    """Every solved task's answer must be answer_for(model, prompt), a pinned task's model must
+    have answered it, and an unpinned one's answered_by (rows of common.task_rows) names the
+    model whose answer it must be."""
     from tests.sim_backend.answers import answer_for
 
     solved = [r for r in rows if r[3] == "solved"]
-    bad = sum(1 for r in solved if r[4] != answer_for(r[1], r[2]))
+    bad = sum(1 for r in solved if r[4] != answer_for(r[1] or r[7], r[2]))
+    foreign = sum(1 for r in solved if r[1] is not None and r[7] != r[1])
     return {"tasks": len(rows), "solved": len(solved), "wrong_answers": bad,
-            "unsolved": len(rows) - len(solved)}
+            "answered_by_other_model": foreign, "unsolved": len(rows) - len(solved)}

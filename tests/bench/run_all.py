@@ -1,6 +1,6 @@
 """llmlb benchmarks (issue 6, issue 3's table) against the simulated backend. Run by hand:
 
-    .venv/bin/python -m tests.bench.run_all                  # everything, about 10 minutes
+    .venv/bin/python -m tests.bench.run_all                  # everything, about 15 minutes
     .venv/bin/python -m tests.bench.run_all --only a,b       # some scenarios
     .venv/bin/python -m tests.bench.run_all --only c,d --n 7000 --time-scale 0.1
 
@@ -9,6 +9,8 @@ Scenarios (see docs/benchmarks.md), default set first:
   b       llmlb at equal concurrency (4 processes x 50), limits not binding
   c       llmlb under binding per-model limits (4 processes x 100)
   d       the makespan bound of c's workload (uses c's results when run together)
+  u       issue 3's pooled bound taken literally: unpinned tasks under c's limits, a backlog of
+          --u-bound benchmark seconds (4 minutes by default)
   e       llmlb in short invocations, 4 independent slot loops with staggered boundaries
   e_sync  llmlb in synchronized DAG runs (all slots stop together, like @continuous runs)
   arr_a, arr_b   tasks arriving during the run: today's design / llmlb
@@ -41,8 +43,8 @@ if __package__ in (None, ""):
 from . import common as C  # noqa: E402
 from . import issue3, report, scenarios  # noqa: E402
 
-ORDER = ["a", "b", "b_slow", "c", "c_b5", "d", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
-DEFAULT = ["a", "b", "c", "d", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
+ORDER = ["a", "b", "b_slow", "c", "c_b5", "d", "u", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
+DEFAULT = ["a", "b", "c", "d", "u", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
 
 
 def main(argv=None) -> int:
@@ -53,6 +55,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=scenarios.Config.seed)
     p.add_argument("--c-bound", type=float, default=scenarios.Config.c_bound_s,
                    help="(c): makespan bound the limits are sized for, benchmark seconds")
+    p.add_argument("--u-bound", type=float, default=scenarios.Config.u_bound_s,
+                   help="(u): pooled bound the unpinned backlog is sized for, benchmark seconds")
     p.add_argument("--workdir", type=Path, default=scenarios.Config.workdir)
     p.add_argument("--out", type=Path, default=scenarios.Config.out)
     p.add_argument("--results", type=Path, help="results JSON (default OUT/results.json)")
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
         print(f"{time.time() - start:7.1f}s {msg}", flush=True)
 
     cfg = scenarios.Config(n=a.n, seed=a.seed, time_scale=a.time_scale, c_bound_s=a.c_bound,
-                           workdir=a.workdir, out=a.out, keep_db=a.keep_db, log=log)
+                           u_bound_s=a.u_bound, workdir=a.workdir, out=a.out, keep_db=a.keep_db, log=log)
     cfg.results = results["runs"]
     results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version(),
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
         res = fn(cfg)
         if isinstance(res, dict):
             res["_config"] = {"n": cfg.n, "seed": cfg.seed, "time_scale": cfg.time_scale,
-                              "c_bound_s": cfg.c_bound_s}
+                              "c_bound_s": cfg.c_bound_s, "u_bound_s": cfg.u_bound_s}
             res["_ran_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
             res["_seconds"] = round(time.time() - t, 1)
             res["_binary"] = binary

@@ -18,8 +18,8 @@ import numpy as np
 
 from . import common as C
 from .legacy_dag import RESTART_GAP_S, TIMEOUT_S, LegacyDag
-from .metrics import (check_answers, expected_latency, makespan_bound, model_table,
-                      replay_bound, wait_stats)
+from .metrics import (backlog_phase, check_answers, expected_latency, makespan_bound,
+                      model_table, pooled_bound, replay_bound, wait_stats)
 from .plots import plot_boundaries, plot_run
 
 
@@ -35,6 +35,7 @@ class Config:
     restart_gap_s: float = RESTART_GAP_S  # today's DAG restart gap, unscaled
     c_bound_s: float = 60.0  # (c): the limits are chosen so that the bound is this (benchmark s)
     c_burst: int = 10  # (c), (e): every model's burst; c_b5 uses 5
+    u_bound_s: float = 240.0  # (u): unpinned tasks, as many as the limits of (c) take this long
     e_max_runtime_s: float = 16.0  # (e): --max-runtime of each invocation (benchmark s)
     e_drain_s: float = 30.0  # (e): --drain-timeout, unscaled (the DAG's default 30 s)
     e_dag_gap_s: float = 10.0  # (e_sync): gap between DAG runs, unscaled
@@ -125,7 +126,7 @@ def summarise(name: str, cfg: Config, t0: float, rows: list, arrivals: list[dict
     }
     res["windows_over"] = _windows_total(res["models"])
     for m in C.MODELS:
-        done = [r[6] for r in rows if r[1] == m and r[6] is not None]
+        done = [r[6] for r in rows if (r[1] or r[7]) == m and r[6] is not None]
         if done:
             res["models"][m]["done_s"] = round(max(done) - t0, 3)
     return res
@@ -141,9 +142,12 @@ def _mean_latency_by_model(arrivals: list[dict], cfg: Config) -> dict[str, float
 
 
 def _n_by_model(rows) -> dict[str, int]:
+    """Tasks per model: a pinned task's model, else the model that answered it (if any)."""
     out = {m: 0 for m in C.MODELS}
     for r in rows:
-        out[r[1]] += 1
+        m = r[1] or r[7]
+        if m:
+            out[m] += 1
     return out
 
 
@@ -267,14 +271,18 @@ def _legacy_analysis(dag: LegacyDag, arrivals: list[dict], t0: float, cfg: Confi
 
 
 def run_llmlb(cfg: Config, name: str, title: str, limits: dict, per_proc: int,
-              arrivals_plan=None, window_limits=None) -> dict:
+              arrivals_plan=None, window_limits=None, pinned: bool = True) -> dict:
+    """Runs cfg.procs `llmlb work` processes on cfg.n tasks (pinned round-robin, or unpinned)
+    under ``limits`` and summarises the run. Pinned work is measured against max_i n_i /
+    capacity_i and the replay of each model's latencies; unpinned work against issue 3's pooled
+    N / sum capacity_i (metrics.pooled_bound)."""
     cfg.log(f"[{name}] {title}")
     d = _run_dir(cfg, name)
     loads = [_load_note(cfg, "before")]
     with C.fresh_db(name, cfg.keep_db) as url, C.backend(d, cfg.time_scale, cfg.seed) as b:
         C.set_limits(url, limits)
         n0 = arrivals_plan["backlog"] if arrivals_plan else cfg.n
-        C.insert_tasks(url, cfg.seed, 0, n0)
+        C.insert_tasks(url, cfg.seed, 0, n0, pinned=pinned)
         meter = C.CpuMeter(url)
         meter.add("backend", b.pid)
         t0 = time.time()
@@ -306,10 +314,21 @@ def run_llmlb(cfg: Config, name: str, title: str, limits: dict, per_proc: int,
     res["delivery_delay"] = _delivery_delay(calls, arrivals)
     _call_times(calls, res)
     lat = _mean_latency_by_model(arrivals, cfg)
-    res["bound"] = makespan_bound(_n_by_model(rows), limits, lat,
-                                  total_concurrency=cfg.procs * per_proc)
-    res["replay_bound"] = replay_bound(arrivals, limits)
     sol = [r[6] for r in rows if r[6] is not None]
+    if pinned:
+        res["bound"] = makespan_bound(_n_by_model(rows), limits, lat,
+                                      total_concurrency=cfg.procs * per_proc)
+        res["replay_bound"] = replay_bound(arrivals, limits)
+    else:
+        res["bound"] = pooled_bound(len(rows), limits, lat, cfg.procs * per_proc)
+        res["bound"]["analytic"] = pooled_bound(
+            len(rows), limits, {m: expected_latency(m, cfg.time_scale) for m in limits},
+            cfg.procs * per_proc)["bound_s"]
+        res["utilisation"] = round(res["bound"]["bound_s"] / res["makespan_s"], 4)
+        ph = backlog_phase(arrivals, t0, max(sol) if sol else time.time())
+        if ph.get("calls_per_s"):
+            ph["rate_utilisation"] = round(ph["calls_per_s"] / res["bound"]["capacity_per_s"], 4)
+        res["backlog_phase"] = ph
     plot_run(cfg.out / f"{name}.png", f"{_label(name)} {title}", arrivals, t0,
              max(sol) if sol else time.time(), limits, solved_ts=sol,
              concurrency=cfg.procs * per_proc, inflight_models=_inflight_bound(limits, cfg))
@@ -444,6 +463,26 @@ def bound_d(cfg: Config) -> dict:
             out["replay"] = rb
             out["c_utilisation_replay"] = round(rb["bound_s"] / c["makespan_s"], 4)
     return out
+
+
+# ---- (u) issue 3's pooled bound: unpinned work ---------------------------------------------
+
+
+def run_pooled(cfg: Config) -> dict:
+    """(u): issue 3's quota-utilisation setup taken literally. Its bound, N / sum_i min(rpm_i /
+    60, max_inflight_i / L_i), pools every model's capacity, which only unpinned work can use:
+    so the tasks are unpinned (any model may answer), under (c)'s limits, and there are as many
+    as those limits take cfg.u_bound_s to serve (with the analytic mean latencies). The run is
+    long so that the drain at the end (the last calls, one model's slowest, finishing while the
+    backlog is empty) weighs as it would on a backlog of an hour rather than of a minute; the
+    drain is reported on its own, next to the rate while the backlog lasted."""
+    limits = c_limits(cfg)
+    caps = pooled_bound(1, limits, {m: expected_latency(m, cfg.time_scale) for m in limits})
+    n = round(cfg.u_bound_s * caps["capacity_per_s"])
+    return run_llmlb(
+        replace(cfg, n=n), "u_llmlb_unpinned",
+        f"llmlb, {cfg.procs} processes x {cfg.per_proc_limited} in flight, limits of (c), "
+        f"{n} unpinned tasks", limits, cfg.per_proc_limited, pinned=False)
 
 
 # ---- (e) llmlb in short invocations, as the DAG runs it -----------------------------------
@@ -641,6 +680,7 @@ SCENARIOS = {
         "flight, binding per-model limits, burst 5", c_limits(cfg, burst=5),
         cfg.per_proc_limited),
     "d": bound_d,
+    "u": run_pooled,
     "e": lambda cfg: run_cycling(cfg, "e_llmlb_cycling", sync=False),
     "e_sync": lambda cfg: run_cycling(cfg, "e_sync_llmlb_dag_runs", sync=True),
     "arr_a": lambda cfg: run_legacy(cfg, "arr_a_legacy", arrivals_plan(cfg)),

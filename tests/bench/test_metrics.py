@@ -3,7 +3,7 @@
 import pytest
 
 from .common import Limit
-from .metrics import ideal_makespan, makespan_bound, replay_bound
+from .metrics import backlog_phase, ideal_makespan, makespan_bound, pooled_bound, replay_bound
 
 
 def test_slots_bind_a_single_slot_runs_calls_back_to_back():
@@ -60,3 +60,22 @@ def test_makespan_bound_is_the_slowest_models_n_over_capacity():
     assert got["per_model"]["a"]["binds"] == "rpm"
     assert got["per_model"]["b"]["binds"] == "max_inflight"
     assert got["bound_s"] == pytest.approx(20.0)
+
+
+def test_pooled_bound_is_n_over_the_summed_capacities():
+    limits = {"a": Limit(rpm=600, burst=1, max_inflight=100),  # rpm binds: 10/s
+              "b": Limit(rpm=6000, burst=1, max_inflight=5)}   # 5 slots / 2 s = 2.5/s
+    got = pooled_bound(1250, limits, {"a": 1.0, "b": 2.0}, total_concurrency=20)
+    assert got["per_model"]["a"]["binds"] == "rpm"
+    assert got["per_model"]["b"]["binds"] == "max_inflight"
+    assert got["capacity_per_s"] == pytest.approx(12.5)
+    assert got["bound_s"] == pytest.approx(100.0)
+    assert got["inflight_needed"] == pytest.approx(15.0)  # 10 x 1 s + 2.5 x 2 s
+    assert got["concurrency_binds"] is False
+    assert pooled_bound(1250, limits, {"a": 1.0, "b": 2.0}, 14)["concurrency_binds"] is True
+
+
+def test_backlog_phase_splits_at_the_last_call():
+    arr = [{"model": "a", "ts": 10.0 + i} for i in range(5)] + [{"ts": 99.0}]  # no model: no call
+    got = backlog_phase(arr, t0=10.0, t_end=20.0)
+    assert got == {"last_call_s": 4.0, "calls": 5, "calls_per_s": 1.25, "drain_s": 6.0}
