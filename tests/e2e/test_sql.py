@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import psycopg
+
 from .conftest import set_limits
 
 
@@ -207,3 +209,28 @@ def test_a_model_disabled_while_a_claim_waits_for_its_lock_is_skipped(migrated):
     holder.close()
     tasks, states = out["r"]
     assert tasks == [] and "m0" not in states
+
+
+def test_unpinned_probe_reads_its_index_not_the_solved_tasks(migrated):
+    """claim() plans its statements once per session, generically. Its "any unpinned work?"
+    probe must read the unpinned partial index: written as EXISTS (sql/003), its plan was a
+    sequential scan stopping at the first match, which read every solved task lying in front
+    of the first unsolved one, on every claim."""
+    db = migrated
+    set_limits(db.url, "m0", 600000, burst=1000, max_inflight=100000)
+    solved, waiting, claims = 5000, 2000, 5
+    db.sql("INSERT INTO tasks (prompt, status, answer, answered_by, solved_at)"
+           " SELECT 'done ' || g, 'solved', 'a', 'm0', now() FROM generate_series(1, %s) g",
+           (solved,))
+    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
+           (waiting,))
+    db.sql("ANALYZE tasks")
+    # One session and one transaction, so pg_stat_xact_user_tables counts exactly these claims.
+    with psycopg.connect(db.url) as c:
+        for _ in range(claims):
+            got = c.execute("SELECT count(*) FROM llmlb.claim('w', 10, NULL, 60, false)"
+                            " WHERE kind = 'task'").fetchone()[0]
+            assert got == 10
+        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
+    assert read < solved, f"{claims} claims read {read} task rows by sequential scan"

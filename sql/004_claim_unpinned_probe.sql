@@ -1,0 +1,187 @@
+-- llmlb schema, version 4: claim() finds unpinned work through its index.
+-- Version 3's claim() asked "is any unpinned task claimable?" with a plain EXISTS. Its generic
+-- plan (claim() plans generically, once per session) is chosen on the first call, when the
+-- backlog is fresh and most tasks match, and for EXISTS the planner then prefers a sequential
+-- scan that stops at the first match. As tasks are solved, that scan reads every solved task
+-- in front of the first unsolved one, on every claim: with 60,000 unpinned tasks in the
+-- benchmark, PostgreSQL read 325 million rows in two minutes and fell behind the quotas. The
+-- probe now reads the unpinned partial index in its order, like the pinned probe already did.
+-- Nothing else changes: the body below is version 3's (sql/003_claim_fast_start.sql) with that
+-- one statement replaced, restated because a migration cannot patch a function in place.
+
+-- Claims up to p_want tasks for worker p_worker across the enabled models named in p_models
+-- (all enabled models when NULL), in preference order; first runs llmlb.sweep_if_due() when
+-- p_sweep. For each model, under its advisory lock: refill the token bucket (rpm, burst) on the
+-- database clock, count live leases against max_inflight, claim at most that many tasks with
+-- FOR UPDATE SKIP LOCKED, stamp each with a lease (owner, token, model, expiry), and consume
+-- exactly one token per claimed task.
+-- Returns one 'task' row per claimed task, and one 'model' row per model considered, whose
+-- note says what limited it ('rate', 'inflight', 'cooldown', 'idle', 'full', 'more') and whose
+-- wait_seconds says when its next token is due.
+CREATE OR REPLACE FUNCTION llmlb.claim(p_worker text, p_want integer, p_models text[],
+                            p_lease_seconds double precision, p_sweep boolean DEFAULT true)
+RETURNS TABLE (kind text, model text, task_id bigint, prompt text, lease_token bigint,
+               attempts integer, wait_seconds double precision, note text, claimed_at timestamptz)
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+  m record;
+  r record;
+  v_now timestamptz;
+  v_burst integer;
+  v_max_inflight integer;
+  v_enabled boolean;
+  v_cooldown timestamptz;
+  v_level double precision;
+  v_refilled timestamptz;
+  v_rate double precision;
+  v_tokens double precision;
+  v_inflight integer;
+  v_grant integer;
+  v_got integer;
+  v_pinned integer;
+  v_left integer := greatest(p_want, 0);
+  v_share integer;
+  v_token bigint;
+  v_unpinned boolean;
+BEGIN
+  IF p_lease_seconds IS NULL OR p_lease_seconds <= 0 THEN
+    RAISE EXCEPTION 'lease must be positive';
+  END IF;
+  IF p_sweep THEN
+    PERFORM llmlb.sweep_if_due();
+  END IF;
+  -- Which models have anything to claim right now: a model with no claimable work is reported
+  -- 'idle' without taking its lock or touching its bucket (tokens refill lazily, so skipping
+  -- the write changes nothing).
+  -- Both probes read their partial index in its own order (ORDER BY ... LIMIT 1, which the
+  -- planner must honour): written as EXISTS, the generic plan can be a sequential scan of tasks
+  -- that stops at the first match, which is cheap on a fresh backlog but reads every solved
+  -- task in front of the first unsolved one later on.
+  v_unpinned := (SELECT true FROM public.tasks t WHERE t.status = 'unsolved'
+                   AND t.lease_token IS NULL AND t.retry_at IS NULL AND t.model IS NULL
+                 ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1) IS NOT NULL;
+  FOR m IN
+    SELECT mo.id, mo.name, count(*) OVER () AS n, v_unpinned OR w.x IS NOT NULL AS has_work
+      FROM llmlb.models mo
+      LEFT JOIN LATERAL (SELECT 1 AS x FROM public.tasks t
+                          WHERE t.status = 'unsolved' AND t.lease_token IS NULL
+                            AND t.retry_at IS NULL AND t.model = mo.name
+                          ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1) w ON true
+     WHERE mo.enabled AND (p_models IS NULL OR mo.name = ANY (p_models))
+     ORDER BY mo.preference, mo.id
+  LOOP
+    -- Pinned work is shared fairly: in one claim no model takes more than its share of p_want
+    -- for its own pinned tasks, so that the first model in preference order cannot take every
+    -- free slot of this process. Unpinned work still fills models in preference order.
+    IF v_share IS NULL THEN
+      v_share := greatest(1, ceil(v_left::double precision / m.n))::integer;
+    END IF;
+    IF NOT m.has_work OR v_left <= 0 THEN
+      kind := 'model'; model := m.name; task_id := NULL; prompt := NULL; lease_token := NULL;
+      attempts := NULL; wait_seconds := 0; claimed_at := clock_timestamp();
+      note := CASE WHEN m.has_work THEN 'full' ELSE 'idle' END;
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
+    PERFORM pg_advisory_xact_lock(72617, m.id);
+    v_now := clock_timestamp();
+    -- Limits and bucket, read under the lock: an UPDATE since the loop started is obeyed now.
+    -- A model without a quota row yet starts with a full bucket.
+    SELECT mo.burst, mo.max_inflight, mo.enabled, q.cooldown_until, q.tokens, q.refilled_at,
+           mo.rpm / 60.0 * coalesce(llmlb.effective_factor(q, v_now), 1.0)
+      INTO v_burst, v_max_inflight, v_enabled, v_cooldown, v_level, v_refilled, v_rate
+      FROM llmlb.models mo LEFT JOIN llmlb.quota q ON q.model_id = mo.id
+     WHERE mo.id = m.id;
+    CONTINUE WHEN NOT coalesce(v_enabled, false);  -- disabled or deleted since the loop began
+    -- The bucket never holds more than burst less rate x delivery jitter (see
+    -- delivery_jitter_seconds), nor less than one request or 20 ms of rate.
+    v_tokens := least(least(v_burst::double precision,
+                            greatest(1.0, v_rate * 0.02,
+                                     v_burst - v_rate * llmlb.delivery_jitter_seconds())),
+                      coalesce(v_level + greatest(0, extract(epoch FROM v_now - v_refilled)) * v_rate,
+                               v_burst));
+    v_got := 0;
+    v_grant := 0;
+    v_inflight := 0;
+    IF v_cooldown > v_now THEN
+      v_tokens := least(v_tokens, 0);
+    ELSE
+      SELECT count(*) INTO v_inflight FROM public.tasks t
+        WHERE t.lease_token IS NOT NULL AND t.lease_model = m.name AND t.lease_expires_at > v_now;
+      v_grant := least(floor(v_tokens)::integer, v_max_inflight - v_inflight, v_left);
+    END IF;
+    v_pinned := 0;
+    IF v_grant > 0 THEN
+      v_token := nextval('llmlb.lease_token_seq');
+      FOR r IN
+        WITH pinned AS (
+          SELECT t.id, t.priority, t.created_at FROM public.tasks t
+          WHERE t.status = 'unsolved' AND t.lease_token IS NULL AND t.retry_at IS NULL
+            AND t.model = m.name
+          ORDER BY t.priority DESC, t.created_at, t.id
+          LIMIT least(v_grant, v_share) FOR UPDATE SKIP LOCKED),
+        unpinned AS (
+          SELECT t.id, t.priority, t.created_at FROM public.tasks t
+          WHERE t.status = 'unsolved' AND t.lease_token IS NULL AND t.retry_at IS NULL
+            AND t.model IS NULL
+          ORDER BY t.priority DESC, t.created_at, t.id
+          LIMIT v_grant FOR UPDATE SKIP LOCKED),
+        c AS (
+          SELECT x.id FROM (SELECT * FROM pinned UNION ALL SELECT * FROM unpinned) x
+          ORDER BY x.priority DESC, x.created_at, x.id
+          LIMIT v_grant),
+        upd AS (
+          UPDATE public.tasks t
+             SET lease_owner = p_worker, lease_token = v_token, lease_model = m.name,
+                 leased_at = v_now, lease_expires_at = v_now + p_lease_seconds * interval '1 second'
+            FROM c WHERE t.id = c.id
+          RETURNING t.id, t.prompt, t.attempts, t.model IS NOT NULL AS is_pinned)
+        SELECT * FROM upd
+      LOOP
+        kind := 'task'; model := m.name; task_id := r.id; prompt := r.prompt;
+        lease_token := v_token; attempts := r.attempts; wait_seconds := NULL; note := NULL;
+        claimed_at := v_now;
+        RETURN NEXT;
+        v_got := v_got + 1;
+        IF r.is_pinned THEN
+          v_pinned := v_pinned + 1;
+        END IF;
+      END LOOP;
+    END IF;
+    v_tokens := v_tokens - v_got;
+    v_left := v_left - v_got;
+    -- One write of the bucket per model: its level now, less one token per claimed task.
+    INSERT INTO llmlb.quota (model_id, tokens, refilled_at, factor_at)
+      VALUES (m.id, v_tokens, v_now, v_now)
+      ON CONFLICT (model_id) DO UPDATE SET tokens = excluded.tokens,
+                                           refilled_at = excluded.refilled_at;
+
+    kind := 'model'; model := m.name; task_id := NULL; prompt := NULL; lease_token := NULL;
+    attempts := NULL; claimed_at := v_now;
+    IF v_cooldown > v_now THEN
+      wait_seconds := extract(epoch FROM v_cooldown - v_now);
+      note := 'cooldown';
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
+    wait_seconds := CASE WHEN v_tokens >= 1 THEN 0 ELSE (1 - v_tokens) / v_rate END;
+    IF v_grant > 0 AND v_pinned >= v_share AND v_got < v_grant THEN
+      note := 'more';      -- stopped at its fair share of pinned work: claim again soon
+    ELSIF v_got < v_grant THEN
+      note := 'idle';      -- took everything claimable
+    ELSIF v_left <= 0 THEN
+      note := 'full';      -- the caller wants no more
+    ELSE
+      -- Work was waiting when the claim began (m.has_work): say what held this model back,
+      -- so the caller knows whether to sleep until the next token (rate) or a free slot.
+      IF v_max_inflight - v_inflight - v_got <= 0 THEN
+        note := 'inflight';
+      ELSIF v_tokens < 1 THEN
+        note := 'rate';
+      ELSE
+        note := 'idle';    -- work exists, but other processes hold it locked right now
+      END IF;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END $$;
