@@ -234,3 +234,48 @@ def test_unpinned_probe_reads_its_index_not_the_solved_tasks(migrated):
         read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
                          " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
     assert read < solved, f"{claims} claims read {read} task rows by sequential scan"
+
+
+def test_claim_updates_its_tasks_by_key_not_by_scanning_the_table(migrated):
+    """claim()'s UPDATE of the tasks it picked must find them through the primary key. Joined
+    as UPDATE ... FROM c (sql/003, 004 before this fix), its generic plan on a fresh backlog was
+    a hash join over a sequential scan of the whole tasks table, on every claim of the session,
+    with the models' advisory locks held."""
+    db = migrated
+    set_limits(db.url, "m0", 600000, burst=1000, max_inflight=100000)
+    waiting, claims = 5000, 5
+    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
+           (waiting,))
+    db.sql("ANALYZE tasks")
+    with psycopg.connect(db.url) as c:
+        for _ in range(claims):
+            got = c.execute("SELECT count(*) FROM llmlb.claim('w', 2, NULL, 60, false)"
+                            " WHERE kind = 'task'").fetchone()[0]
+            assert got == 2
+        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
+    assert read < waiting, f"{claims} claims read {read} task rows by sequential scan"
+
+
+def test_sweep_returns_expired_leases_by_key_not_by_scanning_the_table(migrated):
+    """sweep()'s UPDATEs must find the rows they picked through the primary key, like claim()'s
+    (sql/004): here the statistics see many live leases, which made UPDATE ... FROM c plan as a
+    hash join over the whole table."""
+    db = migrated
+    total, leased, rounds, per_round = 5000, 2000, 3, 10
+    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
+           (total,))
+    db.sql("UPDATE tasks SET lease_owner = 'w', lease_token = id, lease_model = 'm0',"
+           " leased_at = now(), lease_expires_at = now() + interval '1 hour' WHERE id <= %s",
+           (leased,))
+    db.sql("ANALYZE tasks")
+    with psycopg.connect(db.url) as c:
+        for k in range(rounds):
+            c.execute("UPDATE tasks SET lease_expires_at = now() - interval '1 second'"
+                      " WHERE id > %s AND id <= %s", (k * per_round, (k + 1) * per_round))
+            assert c.execute("SELECT llmlb.sweep()").fetchone()[0] == per_round
+        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
+    assert read < total, f"{rounds} sweeps read {read} task rows by sequential scan"
+    assert db.one("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL") == \
+        leased - rounds * per_round
