@@ -243,3 +243,45 @@ def test_a_process_that_claims_once_still_sweeps_expired_leases(migrated, backen
     assert db.one("SELECT status FROM tasks WHERE prompt = 'free'") == "solved"
     assert db.sql("SELECT status, lease_owner FROM tasks WHERE prompt = 'held by a dead worker'") \
         == [("unsolved", None)]
+
+
+def quota_writes(db):
+    """Rows written to llmlb.quota so far (each claim writes the bucket of every model it claims
+    for), once the server's statistics have caught up with the sessions that ended."""
+    last, stable = None, 0
+    for _ in range(30):
+        now = db.one("SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables"
+                     " WHERE relid = 'llmlb.quota'::regclass")
+        stable = stable + 1 if now == last else 0
+        if stable >= 2:
+            break
+        last = now
+        time.sleep(0.1)
+    return now
+
+
+def test_claims_between_polls_cover_only_the_models_whose_token_is_due(migrated,
+                                                                        backend_factory):
+    """A claim costs the database a lock, a bucket write and a lease count for every model it
+    covers. Between full claims (every --poll-interval) a worker claims only the models that can
+    take a task: here one model (m0) paced at 20 calls/s next to nine whose next token is a minute
+    away. Claiming every model each time wrote about 10 buckets per fast call."""
+    db = migrated
+    set_limits(db.url, "m0", 1200, burst=1, max_inflight=100)
+    for i in range(1, 10):
+        set_limits(db.url, f"m{i}", 1, burst=1, max_inflight=100)
+        db.insert_tasks([f"slow m{i} #{k}" for k in range(3)], model=f"m{i}")
+    db.insert_tasks([f"fast #{k}" for k in range(500)], model="m0")
+    backend = backend_factory(instant=True)
+    before = quota_writes(db)
+    p = llmlb("work", "--backend-url", backend.url, "--max-runtime", "3s", "--poll-interval",
+              "250ms", db_url=db.url)
+    assert p.returncode == 0, p.stderr
+    fast = db.one("SELECT count(*) FROM tasks WHERE model = 'm0' AND status = 'solved'")
+    slow = db.one("SELECT count(*) FROM tasks WHERE model <> 'm0' AND status = 'solved'")
+    # m0: 20/s for 3 s (and its burst); each slow model: its burst of one.
+    assert 40 <= fast <= 70 and slow == 9, p.stderr
+    writes = quota_writes(db) - before
+    # Full claims: about 12 in 3 s, 10 buckets each; the others: m0's alone (about 3.3 writes
+    # per m0 call here; 15 when every claim covered every model).
+    assert writes < 5 * fast, f"{writes} bucket writes for {fast} fast calls"

@@ -16,6 +16,7 @@
 #include "llmlb/http/client.hpp"
 #include "llmlb/util/text.hpp"
 #include "llmlb/work/backoff.hpp"
+#include "llmlb/work/claim_schedule.hpp"
 #include "llmlb/work/live_table.hpp"
 #include "llmlb/work/signals.hpp"
 #include "llmlb/work/store.hpp"
@@ -96,8 +97,8 @@ struct Worker::Impl {
   Clock::time_point last_flush = started;
   Clock::time_point next_heartbeat = started + kFirstHeartbeat;
   Clock::time_point next_progress = started + opt.progress_interval;
-  bool claim_after_completion = false;  // a model or this process was out of slots
-  long long claims_ok = 0;              // claims that succeeded; all but the first swept
+  ClaimSchedule schedule{opt.poll_interval};  // when to claim next, and for which models
+  long long claims_ok = 0;                    // claims that succeeded; all but the first swept
 
   // Stopping.
   bool stopping = false;
@@ -206,10 +207,14 @@ struct Worker::Impl {
       return;
     }
     ClaimResult got;
+    // Most claims cover only the models that can take a task now; a full one (every model this
+    // process serves, opt.models) comes at least every poll interval.
+    const auto asked = schedule.plan(now);
     // The first claim skips the sweep of expired leases (it would delay this process's first
     // request); every later one sweeps when due, and finish() sweeps if none did.
     const bool ok = with_db("claim", [&] {
-      got = store->claim(want, opt.models, duration<double>(opt.lease).count(), claims_ok > 0);
+      got = store->claim(want, asked ? *asked : opt.models, duration<double>(opt.lease).count(),
+                         claims_ok > 0);
     });
     claims_ok += ok ? 1 : 0;
     const auto after = Clock::now();
@@ -227,28 +232,13 @@ struct Worker::Impl {
       }
     }
 
-    // When to claim next: at the earliest token or cooldown end, else at the next poll; sooner
-    // when a call finishes if slots were what held us back.
-    double wait = duration<double>(opt.poll_interval).count();
-    bool all_idle = true;
-    claim_after_completion = free_slots() <= 0;
-    for (const auto& m : got.models) {
-      if (m.note == "rate" || m.note == "cooldown") {
-        wait = std::min(wait, std::max(m.wait_seconds, 0.0) + 0.0005);
-        all_idle = false;
-      } else if (m.note == "more") {
-        wait = 0;  // stopped at its fair share of pinned work; more is waiting
-        all_idle = false;
-      } else if (m.note == "inflight" || m.note == "full") {
-        claim_after_completion = true;
-        all_idle = false;
-      } else if (m.note != "idle") {
-        all_idle = false;
-      }
-    }
-    next_claim = now + std::max(kMinClaimGap, duration_cast<Millis>(duration<double>(wait)));
+    // When to claim next: at the earliest token or cooldown end, at once for a model stopped at
+    // its fair share, after a completion for one held back by slots, and at the next full claim.
+    schedule.record(got.models, asked, now);
+    next_claim = std::max(now + kMinClaimGap, schedule.next_due());
 
-    if (opt.until_empty && all_idle && got.tasks.empty() && inflight.empty() && results.empty()) {
+    if (opt.until_empty && !asked && schedule.all_idle() && got.tasks.empty() && inflight.empty() &&
+        results.empty()) {
       bool pending = true;
       if (with_db("until-empty check", [&] { pending = store->has_pending_work(opt.models); }) &&
           !pending) {
@@ -482,9 +472,9 @@ struct Worker::Impl {
     }
     results.clear();
     last_flush = Clock::now();
-    if (claim_after_completion) {
-      next_claim = std::min(next_claim, last_flush);
-    }
+    // The write-back released the finished calls' leases: models held back by slots may claim.
+    schedule.on_completion(last_flush);
+    next_claim = std::min(next_claim, std::max(last_flush, schedule.next_due()));
   }
 
   void heartbeat(Clock::time_point now) {
