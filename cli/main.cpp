@@ -108,7 +108,9 @@ int run(int argc, char** argv) {
       ->default_val("10");
   work->add_option("--max-attempts", w.max_attempts, "Calls per task before it fails")
       ->default_val("5");
-  work->add_option("--poll-interval", w.poll_interval, "Idle poll for new tasks (<= 250ms)")
+  work->add_option("--poll-interval", w.poll_interval,
+                   "Idle poll for new tasks, and the longest gap between claims for every model "
+                   "(<= 250ms)")
       ->default_val("200ms");
   work->add_option("--lease", w.lease, "Lease length; renewed while the call runs")
       ->default_val("60s");

@@ -108,17 +108,17 @@ def render(results: dict) -> str:
                     + f". Bound **{d['replay']['bound_s']:.2f} s**; (c) reached "
                     f"**{d['c_utilisation_replay'] * 100:.1f}%** of it."]
         out.append("")
-    ur = runs.get("u")
-    if ur and "utilisation" in ur:
-        bd, ph = ur["bound"], ur.get("backlog_phase", {})
+    urun = runs.get("u")
+    if urun and "utilisation" in urun:
+        bd, ph = urun["bound"], urun.get("backlog_phase", {})
         out += ["## (u) issue 3's pooled bound: unpinned tasks", "",
-                f"{ur['tasks']} unpinned tasks (any model may answer), limits of (c). Bound = N / "
+                f"{urun['tasks']} unpinned tasks (any model may answer), limits of (c). Bound = N / "
                 f"Σ min(rpm_i/60, max_inflight_i / L_i) with the mean latencies the backend "
-                f"applied: {ur['tasks']} / {bd['capacity_per_s']:.2f} per s = "
+                f"applied: {urun['tasks']} / {bd['capacity_per_s']:.2f} per s = "
                 f"**{bd['bound_s']:.2f} s** (with the analytic means: {bd.get('analytic')} s). "
                 f"Running every model at its capacity needs {bd['inflight_needed']} calls in "
                 f"flight; the 4 processes allow {bd.get('total_concurrency')}.", "",
-                f"Makespan {ur['makespan_s']:.2f} s → utilisation **{ur['utilisation'] * 100:.1f}%**"
+                f"Makespan {urun['makespan_s']:.2f} s → utilisation **{urun['utilisation'] * 100:.1f}%**"
                 f" of the bound. While the backlog lasted (to the last call, "
                 f"{ph.get('last_call_s')} s): {ph.get('calls_per_s')} calls/s = "
                 f"**{_f((ph.get('rate_utilisation') or 0) * 100, 1, '%')}** of the summed "
@@ -181,7 +181,7 @@ def render(results: dict) -> str:
                        f"{c['first_worker_done_s']} |")
         out.append("")
     cp, mem, st = runs.get("cp"), runs.get("mem"), runs.get("start")
-    if cp or mem or st or runs.get("c") or ur:
+    if cp or mem or st or runs.get("c") or urun:
         out += ["## Issue 3 table", "", "| measure | setup | result | target | met |",
                 "|---|---|---|---|---|"]
         if d and "c_utilisation" in d:
@@ -192,10 +192,10 @@ def render(results: dict) -> str:
                 ur = d["c_utilisation_replay"]
                 out.append(f"| | same run, bound: overhead-free dispatcher on (c)'s latencies | "
                            f"{ur * 100:.1f}% | ≥ 95% | {'yes' if ur >= 0.95 else 'NO'} |")
-        if ur and "utilisation" in ur:
-            uu = ur["utilisation"]
-            out.append(f"| Quota utilisation | run (u), 4 processes, {ur['tasks']} unpinned tasks, "
-                       f"issue 3's bound N / Σ capacity ({ur['bound']['bound_s']:.1f} s) | "
+        if urun and "utilisation" in urun:
+            uu = urun["utilisation"]
+            out.append(f"| Quota utilisation | run (u), 4 processes, {urun['tasks']} unpinned tasks, "
+                       f"issue 3's bound N / Σ capacity ({urun['bound']['bound_s']:.1f} s) | "
                        f"{uu * 100:.1f}% | ≥ 95% | {'yes' if uu >= 0.95 else 'NO'} |")
         if cp:
             s, bt, ce = cp["single"], cp["batch"], cp["ceiling"]
