@@ -211,50 +211,58 @@ def test_a_model_disabled_while_a_claim_waits_for_its_lock_is_skipped(migrated):
     assert tasks == [] and "m0" not in states
 
 
+def add_tasks(db, n, **columns):
+    """Inserts n tasks 'task 1'..'task n' in one statement; ``columns`` are constant values."""
+    names = "".join(f", {c}" for c in columns)
+    values = "".join(", %s" for _ in columns)
+    db.sql(f"INSERT INTO tasks (prompt{names}) SELECT 'task ' || g{values}"
+           " FROM generate_series(1, %s) g", (*columns.values(), n))
+
+
+def rows_scanned(db, step, times):
+    """Runs step(connection, i) for i in range(times) in one session and one transaction, and
+    returns how many rows of tasks that read by sequential scan (pg_stat_xact_user_tables
+    counts exactly this transaction). The functions under test plan once per session, so the
+    plan chosen on the first call is the one every later call uses."""
+    with psycopg.connect(db.url) as c:
+        for i in range(times):
+            step(c, i)
+        return c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
+
+
+def claims_of(want):
+    def step(c, _):
+        got = c.execute("SELECT count(*) FROM llmlb.claim('w', %s, NULL, 60, false)"
+                        " WHERE kind = 'task'", (want,)).fetchone()[0]
+        assert got == want
+    return step
+
+
 def test_unpinned_probe_reads_its_index_not_the_solved_tasks(migrated):
-    """claim() plans its statements once per session, generically. Its "any unpinned work?"
-    probe must read the unpinned partial index: written as EXISTS (sql/003), its plan was a
-    sequential scan stopping at the first match, which read every solved task lying in front
-    of the first unsolved one, on every claim."""
+    """claim()'s "any unpinned work?" probe must read the unpinned partial index: written as
+    EXISTS (sql/003), its generic plan was a sequential scan stopping at the first match, which
+    read every solved task lying in front of the first unsolved one, on every claim."""
     db = migrated
     set_limits(db.url, "m0", 600000, burst=1000, max_inflight=100000)
-    solved, waiting, claims = 5000, 2000, 5
-    db.sql("INSERT INTO tasks (prompt, status, answer, answered_by, solved_at)"
-           " SELECT 'done ' || g, 'solved', 'a', 'm0', now() FROM generate_series(1, %s) g",
-           (solved,))
-    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
-           (waiting,))
+    add_tasks(db, 5000, status="solved", answer="a", answered_by="m0")
+    add_tasks(db, 2000)
     db.sql("ANALYZE tasks")
-    # One session and one transaction, so pg_stat_xact_user_tables counts exactly these claims.
-    with psycopg.connect(db.url) as c:
-        for _ in range(claims):
-            got = c.execute("SELECT count(*) FROM llmlb.claim('w', 10, NULL, 60, false)"
-                            " WHERE kind = 'task'").fetchone()[0]
-            assert got == 10
-        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
-                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
-    assert read < solved, f"{claims} claims read {read} task rows by sequential scan"
+    read = rows_scanned(db, claims_of(10), 5)
+    assert read < 5000, f"5 claims read {read} task rows by sequential scan"
 
 
 def test_claim_updates_its_tasks_by_key_not_by_scanning_the_table(migrated):
     """claim()'s UPDATE of the tasks it picked must find them through the primary key. Joined
-    as UPDATE ... FROM c (sql/003, 004 before this fix), its generic plan on a fresh backlog was
-    a hash join over a sequential scan of the whole tasks table, on every claim of the session,
-    with the models' advisory locks held."""
+    as UPDATE ... FROM c (sql/003), its generic plan on a fresh backlog was a hash join over a
+    sequential scan of the whole tasks table, on every claim, with the models' advisory locks
+    held."""
     db = migrated
     set_limits(db.url, "m0", 600000, burst=1000, max_inflight=100000)
-    waiting, claims = 5000, 5
-    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
-           (waiting,))
+    add_tasks(db, 5000)
     db.sql("ANALYZE tasks")
-    with psycopg.connect(db.url) as c:
-        for _ in range(claims):
-            got = c.execute("SELECT count(*) FROM llmlb.claim('w', 2, NULL, 60, false)"
-                            " WHERE kind = 'task'").fetchone()[0]
-            assert got == 2
-        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
-                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
-    assert read < waiting, f"{claims} claims read {read} task rows by sequential scan"
+    read = rows_scanned(db, claims_of(2), 5)
+    assert read < 5000, f"5 claims read {read} task rows by sequential scan"
 
 
 def test_sweep_returns_expired_leases_by_key_not_by_scanning_the_table(migrated):
@@ -262,20 +270,16 @@ def test_sweep_returns_expired_leases_by_key_not_by_scanning_the_table(migrated)
     (sql/004): here the statistics see many live leases, which made UPDATE ... FROM c plan as a
     hash join over the whole table."""
     db = migrated
-    total, leased, rounds, per_round = 5000, 2000, 3, 10
-    db.sql("INSERT INTO tasks (prompt) SELECT 'todo ' || g FROM generate_series(1, %s) g",
-           (total,))
+    add_tasks(db, 5000)
     db.sql("UPDATE tasks SET lease_owner = 'w', lease_token = id, lease_model = 'm0',"
-           " leased_at = now(), lease_expires_at = now() + interval '1 hour' WHERE id <= %s",
-           (leased,))
+           " leased_at = now(), lease_expires_at = now() + interval '1 hour' WHERE id <= 2000")
     db.sql("ANALYZE tasks")
-    with psycopg.connect(db.url) as c:
-        for k in range(rounds):
-            c.execute("UPDATE tasks SET lease_expires_at = now() - interval '1 second'"
-                      " WHERE id > %s AND id <= %s", (k * per_round, (k + 1) * per_round))
-            assert c.execute("SELECT llmlb.sweep()").fetchone()[0] == per_round
-        read = c.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables"
-                         " WHERE relid = 'public.tasks'::regclass").fetchone()[0]
-    assert read < total, f"{rounds} sweeps read {read} task rows by sequential scan"
-    assert db.one("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL") == \
-        leased - rounds * per_round
+
+    def expire_ten_and_sweep(c, k):
+        c.execute("UPDATE tasks SET lease_expires_at = now() - interval '1 second'"
+                  " WHERE id > %s AND id <= %s", (k * 10, (k + 1) * 10))
+        assert c.execute("SELECT llmlb.sweep()").fetchone()[0] == 10
+
+    read = rows_scanned(db, expire_ten_and_sweep, 3)
+    assert read < 5000, f"3 sweeps read {read} task rows by sequential scan"
+    assert db.one("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL") == 2000 - 30
