@@ -94,6 +94,15 @@ def model_table(arrivals: list[dict], limits: dict | None, time_scale: float,
     return out
 
 
+def model_capacity(lim, mean_latency: float) -> tuple[float, str]:
+    """(capacity, what binds) of one model: capacity = min(rpm / 60, max_inflight / L) calls per
+    second (the token bucket's long-run rate; Little's law with L the mean latency), and
+    "rpm" or "max_inflight" for the smaller of the two (rpm on a tie)."""
+    cap_rate = lim.rpm / 60.0
+    cap_inflight = lim.max_inflight / mean_latency if mean_latency > 0 else math.inf
+    return min(cap_rate, cap_inflight), "rpm" if cap_rate <= cap_inflight else "max_inflight"
+
+
 def makespan_bound(n_by_model: dict[str, int], limits: dict, mean_latency: dict[str, float],
                    total_concurrency: int | None = None) -> dict:
     """Lower bound on the makespan of pinned work.
@@ -106,12 +115,9 @@ def makespan_bound(n_by_model: dict[str, int], limits: dict, mean_latency: dict[
     also gives sum_i n_i L_i / C."""
     per = {}
     for m, n in n_by_model.items():
-        lim, lat = limits[m], mean_latency[m]
-        cap_rate = lim.rpm / 60.0
-        cap_inflight = lim.max_inflight / lat if lat > 0 else math.inf
-        cap = min(cap_rate, cap_inflight)
-        per[m] = {"n": n, "capacity_per_s": round(cap, 4),
-                  "binds": "rpm" if cap_rate <= cap_inflight else "max_inflight",
+        lat = mean_latency[m]
+        cap, binds = model_capacity(limits[m], lat)
+        per[m] = {"n": n, "capacity_per_s": round(cap, 4), "binds": binds,
                   "time_s": round(n / cap, 3), "mean_latency_s": round(lat, 4)}
     pinned = max(v["time_s"] for v in per.values())
     out = {"per_model": per, "pinned_bound_s": round(pinned, 3),
@@ -138,11 +144,9 @@ def pooled_bound(n_total: int, limits: dict, mean_latency: dict[str, float],
     per = {}
     for m, lim in limits.items():
         lat = mean_latency[m]
-        cap_rate = lim.rpm / 60.0
-        cap_inflight = lim.max_inflight / lat if lat > 0 else math.inf
-        cap = min(cap_rate, cap_inflight)
+        cap, binds = model_capacity(lim, lat)
         per[m] = {"capacity_per_s": round(cap, 4), "mean_latency_s": round(lat, 4),
-                  "binds": "rpm" if cap_rate <= cap_inflight else "max_inflight"}
+                  "binds": binds}
     total = sum(v["capacity_per_s"] for v in per.values())
     needed = sum(v["capacity_per_s"] * v["mean_latency_s"] for v in per.values())
     out = {"per_model": per, "n": n_total, "capacity_per_s": round(total, 4),

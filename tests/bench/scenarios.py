@@ -19,7 +19,7 @@ import numpy as np
 from . import common as C
 from .legacy_dag import RESTART_GAP_S, TIMEOUT_S, LegacyDag
 from .metrics import (backlog_phase, check_answers, expected_latency, makespan_bound,
-                      model_table, pooled_bound, replay_bound, wait_stats)
+                      model_capacity, model_table, pooled_bound, replay_bound, wait_stats)
 from .plots import plot_boundaries, plot_run
 
 
@@ -61,7 +61,7 @@ def _label(name: str) -> str:
 def _inflight_bound(limits: dict, cfg: Config) -> set:
     """Models whose max_inflight binds before their rpm (with the analytic mean latency)."""
     return {m for m, lim in limits.items()
-            if lim.max_inflight / expected_latency(m, cfg.time_scale) < lim.rpm / 60}
+            if model_capacity(lim, expected_latency(m, cfg.time_scale))[1] == "max_inflight"}
 
 
 def _run_dir(cfg: Config, name: str) -> Path:
@@ -315,6 +315,7 @@ def run_llmlb(cfg: Config, name: str, title: str, limits: dict, per_proc: int,
     _call_times(calls, res)
     lat = _mean_latency_by_model(arrivals, cfg)
     sol = [r[6] for r in rows if r[6] is not None]
+    t_end = max(sol) if sol else time.time()
     if pinned:
         res["bound"] = makespan_bound(_n_by_model(rows), limits, lat,
                                       total_concurrency=cfg.procs * per_proc)
@@ -325,13 +326,13 @@ def run_llmlb(cfg: Config, name: str, title: str, limits: dict, per_proc: int,
             len(rows), limits, {m: expected_latency(m, cfg.time_scale) for m in limits},
             cfg.procs * per_proc)["bound_s"]
         res["utilisation"] = round(res["bound"]["bound_s"] / res["makespan_s"], 4)
-        ph = backlog_phase(arrivals, t0, max(sol) if sol else time.time())
+        ph = backlog_phase(arrivals, t0, t_end)
         if ph.get("calls_per_s"):
             ph["rate_utilisation"] = round(ph["calls_per_s"] / res["bound"]["capacity_per_s"], 4)
         res["backlog_phase"] = ph
-    plot_run(cfg.out / f"{name}.png", f"{_label(name)} {title}", arrivals, t0,
-             max(sol) if sol else time.time(), limits, solved_ts=sol,
-             concurrency=cfg.procs * per_proc, inflight_models=_inflight_bound(limits, cfg))
+    plot_run(cfg.out / f"{name}.png", f"{_label(name)} {title}", arrivals, t0, t_end, limits,
+             solved_ts=sol, concurrency=cfg.procs * per_proc,
+             inflight_models=_inflight_bound(limits, cfg))
     res["figure"] = f"docs/bench/{name}.png"
     res["_t0"] = t0
     return res
