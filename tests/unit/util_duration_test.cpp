@@ -31,5 +31,7 @@ TEST_CASE("format_duration is compact") {
   CHECK(format_duration(milliseconds(250)) == "250ms");
   CHECK(format_duration(milliseconds(1500)) == "1.5s");
   CHECK(format_duration(milliseconds(150'000)) == "2m30s");
-  CHECK(format_duration(milliseconds(3'600'000)) == "1h0m");
+  CHECK(format_duration(milliseconds(3'600'000)) == "1h");
+  CHECK(format_duration(milliseconds(180'000)) == "3m");
+  CHECK(format_duration(milliseconds(5'400'000)) == "1h30m");
 }

@@ -73,9 +73,11 @@ std::string format_duration(std::chrono::milliseconds d) {
                           : fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
   }
   if (ms < 3'600'000) {
-    return fmt::format("{}m{}s", ms / 60'000, (ms % 60'000) / 1000);
+    const auto s = (ms % 60'000) / 1000;
+    return s == 0 ? fmt::format("{}m", ms / 60'000) : fmt::format("{}m{}s", ms / 60'000, s);
   }
-  return fmt::format("{}h{}m", ms / 3'600'000, (ms % 3'600'000) / 60'000);
+  const auto m = (ms % 3'600'000) / 60'000;
+  return m == 0 ? fmt::format("{}h", ms / 3'600'000) : fmt::format("{}h{}m", ms / 3'600'000, m);
 }
 
 }  // namespace llmlb::util

@@ -14,7 +14,8 @@ namespace llmlb::util {
 /// negative or unknown unit, or a value over 10 years.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
-/// Formats a duration compactly: "250ms", "1.5s", "2m30s", "1h0m".
+/// Formats a duration compactly, as parse_duration reads it back: "250ms", "1.5s", "3m",
+/// "2m30s", "1h", "1h30m" (seconds are dropped from an hour on).
 std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace llmlb::util
