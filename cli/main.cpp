@@ -11,6 +11,7 @@
 
 #include "llmlb/commands/commands.hpp"
 #include "llmlb/commands/ops.hpp"
+#include "llmlb/commands/work.hpp"
 #include "llmlb/error.hpp"
 
 namespace {
@@ -82,72 +83,8 @@ int run(int argc, char** argv) {
       "(optional)}\nExample: echo '{\"prompt\": \"hello\"}' | llmlb enqueue -");
 
   // work
-  auto* work = app.add_subcommand("work", "Claim tasks under the quotas and solve them");
   llmlb::commands::WorkArgs w;
-  work->add_option("--backend-url", w.backend_url, "Models Backend base URL")
-      ->envname("LLMLB_BACKEND_URL")
-      ->type_name("URL");
-  work->add_option("--max-runtime", w.max_runtime, "Stop claiming after this long, e.g. 5m");
-  work->add_option("--drain-timeout", w.drain_timeout,
-                   "After --max-runtime, wait this long for calls in flight")
-      ->default_val("30s");
-  work->add_option("--term-grace", w.term_grace,
-                   "After SIGTERM/SIGINT, wait this long for calls in flight")
-      ->default_val("20s");
-  work->add_flag("--until-empty", w.until_empty, "Exit once nothing is left to claim");
-  work->add_option("--max-tasks", w.max_tasks, "Claim at most this many tasks");
-  work->add_option("--models", w.models, "Serve only these models (comma-separated)")
-      ->delimiter(',');
-  work->add_option("--max-inflight-total", w.max_inflight_total, "Calls in flight in this process")
-      ->default_val("512");
-  work->add_option("--request-timeout", w.request_timeout, "Timeout of one backend call")
-      ->default_val("180s");
-  work->add_option("--endpoint", w.endpoint, "single (streaming, default) or batch")
-      ->default_val("single");
-  work->add_option("--batch-size", w.batch_size, "Tasks per batch call with --endpoint batch")
-      ->default_val("10");
-  work->add_option("--max-attempts", w.max_attempts, "Calls per task before it fails")
-      ->default_val("5");
-  work->add_option("--poll-interval", w.poll_interval,
-                   "Idle poll for new tasks, and the longest gap between claims for every model "
-                   "(<= 250ms)")
-      ->default_val("200ms");
-  work->add_option("--lease", w.lease, "Lease length; renewed while the call runs")
-      ->default_val("60s");
-  work->add_option("--progress-interval", w.progress_interval, "Progress line interval")
-      ->default_val("10s");
-  work->add_option("--db-retry-timeout", w.db_retry_timeout,
-                   "Give up after the database has been unreachable this long")
-      ->default_val("60s");
-  work->add_option("--backoff-base", w.backoff_base, "First retry delay after a failure")
-      ->default_val("1s");
-  work->add_option("--backoff-max", w.backoff_max, "Longest retry delay")->default_val("60s");
-  work->add_option("--max-response-bytes", w.max_response_bytes, "Largest backend reply")
-      ->default_val("16777216");
-  work->add_option("--max-prompt-bytes", w.max_prompt_bytes, "Longer prompts fail, unsent")
-      ->default_val("4194304");
-  work->add_option("--log-format", w.log_format, "text or json")->default_val("text");
-  work->add_flag("--no-live", w.no_live, "Print progress lines even on a terminal");
-  work->add_option("--single-path", w.single_path, "Backend path of single calls")
-      ->default_val("/single");
-  work->add_option("--batch-path", w.batch_path, "Backend path of batch calls")
-      ->default_val("/batch");
-  work->add_option("--model-field", w.model_field, "JSON field for the model")
-      ->default_val("model");
-  work->add_option("--prompt-field", w.prompt_field, "JSON field for the prompt")
-      ->default_val("prompt");
-  work->add_option("--answer-field", w.answer_field, "JSON field of the answer")
-      ->default_val("answer");
-  work->add_option("--requests-field", w.requests_field, "JSON field of a batch's requests")
-      ->default_val("requests");
-  work->add_option("--results-field", w.results_field, "JSON field of a batch's results")
-      ->default_val("results");
-  work->add_option("--error-field", w.error_field, "JSON field of a batch item's error")
-      ->default_val("error");
-  work->footer(
-      "The backend token, if any, is read from LLMLB_BACKEND_TOKEN and sent as a Bearer "
-      "token.\nExample: llmlb work --backend-url http://127.0.0.1:8000 --max-runtime 4m "
-      "--drain-timeout 30s");
+  auto* work = llmlb::commands::add_work_command(app, w);
 
   // --- operator view: status, report, prune (issue 7) ---
   auto* status = app.add_subcommand("status", "Show backlog, per-model load, workers and an ETA");
@@ -215,7 +152,7 @@ int run(int argc, char** argv) {
   }
   if (*work) {
     w.stderr_is_tty = ::isatty(2) != 0;
-    return llmlb::commands::work(g, w);
+    return llmlb::commands::work(g, std::move(w));
   }
   // --- operator view dispatch ---
   if (*status) {

@@ -45,4 +45,11 @@ class DatabaseError : public RuntimeError {
   explicit DatabaseError(const std::string& message) : RuntimeError(message) {}
 };
 
+/// The connection was lost, or the server is restarting or refusing connections for now: the
+/// operation may succeed on a new connection. Exit code 1.
+class DatabaseUnavailable : public DatabaseError {
+ public:
+  explicit DatabaseUnavailable(const std::string& message) : DatabaseError(message) {}
+};
+
 }  // namespace llmlb

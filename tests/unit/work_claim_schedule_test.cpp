@@ -1,5 +1,7 @@
 #include "llmlb/work/claim_schedule.hpp"
 
+#include "llmlb/db/worker_codec.hpp"
+
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -15,7 +17,7 @@ namespace {
 using Names = std::vector<std::string>;
 
 ModelState state(std::string model, std::string note, double wait = 0) {
-  return ModelState{std::move(model), std::move(note), wait};
+  return ModelState{std::move(model), *llmlb::db::note_from_sql(note), wait};
 }
 
 }  // namespace

@@ -12,20 +12,8 @@
 #include "llmlb/error.hpp"
 #include "llmlb/models/limits.hpp"
 #include "llmlb/util/duration.hpp"
-#include "llmlb/work/worker.hpp"
 
 namespace llmlb::commands {
-namespace {
-
-std::chrono::milliseconds duration_arg(const char* option, const std::string& text) {
-  auto d = util::parse_duration(text);
-  if (!d) {
-    throw UsageError(fmt::format("{}: {}", option, d.error()));
-  }
-  return d.value();
-}
-
-}  // namespace
 
 int migrate(const Globals& g) {
   auto conn = db::connect(g.database_url);
@@ -101,75 +89,6 @@ int enqueue(const Globals& g, const EnqueueArgs& args) {
                                ? std::string()
                                : fmt::format(", skipped {} invalid line(s)", parsed.errors.size()));
   return kExitOk;
-}
-
-int work(const Globals& g, const WorkArgs& a) {
-  work::WorkOptions o;
-  o.database_url = g.database_url;
-  o.backend_url = a.backend_url;
-  if (const char* token = std::getenv("LLMLB_BACKEND_TOKEN"); token != nullptr && *token != 0) {
-    const std::string t(token);
-    if (t.find_first_of("\r\n") != std::string::npos) {
-      throw UsageError("LLMLB_BACKEND_TOKEN must be one line");
-    }
-    o.backend_headers.push_back("Authorization: Bearer " + t);
-  }
-  o.protocol.single_path = a.single_path;
-  o.protocol.batch_path = a.batch_path;
-  o.protocol.model_field = a.model_field;
-  o.protocol.prompt_field = a.prompt_field;
-  o.protocol.answer_field = a.answer_field;
-  o.protocol.requests_field = a.requests_field;
-  o.protocol.results_field = a.results_field;
-  o.protocol.error_field = a.error_field;
-  if (!a.max_runtime.empty()) {
-    o.max_runtime = duration_arg("--max-runtime", a.max_runtime);
-  }
-  o.drain_timeout = duration_arg("--drain-timeout", a.drain_timeout);
-  o.term_grace = duration_arg("--term-grace", a.term_grace);
-  o.until_empty = a.until_empty;
-  if (a.max_tasks) {
-    o.max_tasks = *a.max_tasks;
-  }
-  o.models = a.models;
-  o.max_inflight_total = a.max_inflight_total;
-  o.request_timeout = duration_arg("--request-timeout", a.request_timeout);
-  if (a.endpoint == "single") {
-    o.endpoint = work::Endpoint::single;
-  } else if (a.endpoint == "batch") {
-    o.endpoint = work::Endpoint::batch;
-  } else {
-    throw UsageError(fmt::format("--endpoint must be single or batch, not '{}'", a.endpoint));
-  }
-  o.batch_size = a.batch_size;
-  o.max_attempts = a.max_attempts;
-  o.poll_interval = duration_arg("--poll-interval", a.poll_interval);
-  o.lease = duration_arg("--lease", a.lease);
-  o.progress_interval = duration_arg("--progress-interval", a.progress_interval);
-  o.db_retry_timeout = duration_arg("--db-retry-timeout", a.db_retry_timeout);
-  o.backoff_base = duration_arg("--backoff-base", a.backoff_base);
-  o.backoff_max = duration_arg("--backoff-max", a.backoff_max);
-  if (a.max_response_bytes < 64 || a.max_prompt_bytes < 1) {
-    throw UsageError("--max-response-bytes must be at least 64 and --max-prompt-bytes at least 1");
-  }
-  o.max_response_bytes = static_cast<std::size_t>(a.max_response_bytes);
-  o.max_prompt_bytes = static_cast<std::size_t>(a.max_prompt_bytes);
-  if (a.log_format == "text") {
-    o.log_format = util::LogFormat::text;
-  } else if (a.log_format == "json") {
-    o.log_format = util::LogFormat::json;
-  } else {
-    throw UsageError(fmt::format("--log-format must be text or json, not '{}'", a.log_format));
-  }
-  o.live_table = a.stderr_is_tty && !a.no_live && o.log_format == util::LogFormat::text;
-  if (auto ok = work::validate(o); !ok) {
-    throw UsageError(ok.error());
-  }
-  if (auto ok = db::check_conninfo(o.database_url); !ok) {
-    throw UsageError(ok.error());
-  }
-  work::Worker worker(o, util::Logger(o.log_format));
-  return worker.run().exit_code;
 }
 
 }  // namespace llmlb::commands

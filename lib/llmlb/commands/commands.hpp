@@ -36,31 +36,4 @@ struct EnqueueArgs {
 /// unless skip_invalid. Prints how many tasks were inserted.
 int enqueue(const Globals& g, const EnqueueArgs& args);
 
-/// Arguments of `llmlb work`, as typed (durations are parsed and validated here).
-struct WorkArgs {
-  std::string backend_url;
-  std::string max_runtime, drain_timeout = "30s", term_grace = "20s";
-  bool until_empty = false;
-  std::optional<long long> max_tasks;
-  std::vector<std::string> models;
-  int max_inflight_total = 512;
-  std::string request_timeout = "180s";
-  std::string endpoint = "single";
-  int batch_size = 10;
-  int max_attempts = 5;
-  std::string poll_interval = "200ms", lease = "60s", progress_interval = "10s";
-  std::string db_retry_timeout = "60s", backoff_base = "1s", backoff_max = "60s";
-  long long max_response_bytes = 16 << 20;
-  long long max_prompt_bytes = 4 << 20;
-  std::string log_format = "text";
-  bool no_live = false;
-  bool stderr_is_tty = false;
-  std::string single_path = "/single", batch_path = "/batch", model_field = "model",
-              prompt_field = "prompt", answer_field = "answer", requests_field = "requests",
-              results_field = "results", error_field = "error";
-};
-/// `llmlb work`: validates everything first (UsageError), then runs the worker. Returns the
-/// worker's exit code (0, 1, or 128+signal when forced by a second signal).
-int work(const Globals& g, const WorkArgs& args);
-
 }  // namespace llmlb::commands

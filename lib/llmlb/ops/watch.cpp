@@ -5,12 +5,12 @@
 #include <cerrno>
 #include <iostream>
 
-#include "llmlb/work/signals.hpp"
+#include "llmlb/util/signals.hpp"
 
 namespace llmlb::ops {
 
 int watch(const std::function<std::string()>& frame, std::chrono::milliseconds interval) {
-  work::SignalPipe signals;
+  util::SignalPipe signals;
   for (;;) {
     const std::string text = frame();
     std::cout << kClearScreen << text << std::flush;

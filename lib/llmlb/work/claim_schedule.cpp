@@ -41,15 +41,15 @@ void ClaimSchedule::record(const std::vector<ModelState>& models,
   for (const auto& m : models) {
     reported.insert(m.model);
     Entry e;
-    if (m.note == "rate" || m.note == "cooldown") {
+    if (m.note == ModelNote::rate || m.note == ModelNote::cooldown) {
       const auto wait = std::chrono::duration<double>(std::max(m.wait_seconds, 0.0));
       e.due = now + std::chrono::duration_cast<std::chrono::microseconds>(wait) + kTokenSlack;
-    } else if (m.note == "more") {
+    } else if (m.note == ModelNote::more) {
       e.due = now;
-    } else if (m.note == "inflight" || m.note == "full") {
+    } else if (m.note == ModelNote::inflight || m.note == ModelNote::full) {
       e.waits_for_slot = true;
     }  // 'idle': nothing to do until the next full claim
-    all_idle = all_idle && m.note == "idle";
+    all_idle = all_idle && m.note == ModelNote::idle;
     models_[m.model] = e;
   }
   if (full) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "llmlb/work/store.hpp"
+#include "llmlb/work/lease.hpp"
 
 namespace llmlb::work {
 

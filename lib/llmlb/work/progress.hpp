@@ -11,6 +11,15 @@ namespace llmlb::work {
 struct Totals {
   long long claimed = 0, solved = 0, failed = 0, retried = 0, released = 0, lost = 0;
   long long in_flight = 0;
+
+  /// Adds one write-back's counts.
+  void add(const WriteCounts& c) noexcept {
+    solved += c.solved;
+    failed += c.failed;
+    retried += c.retried;
+    released += c.released;
+    lost += c.lost;
+  }
 };
 
 /// Tasks waiting to be claimed: unpinned plus every model's pinned ones.

@@ -2,7 +2,7 @@
 // its sockets (curl_multi_poll's extra fds) and never does real work in a signal handler.
 #pragma once
 
-namespace llmlb::work {
+namespace llmlb::util {
 
 /// Installs handlers for SIGTERM and SIGINT for its lifetime; restores the old ones when
 /// destroyed. Only one may exist at a time (throws RuntimeError otherwise, or if pipe() fails).
@@ -25,4 +25,4 @@ class SignalPipe {
   int write_fd_ = -1;
 };
 
-}  // namespace llmlb::work
+}  // namespace llmlb::util

@@ -1,4 +1,4 @@
-#include "llmlb/work/signals.hpp"
+#include "llmlb/util/signals.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 
 #include "llmlb/error.hpp"
 
-namespace llmlb::work {
+namespace llmlb::util {
 namespace {
 
 std::atomic<int> g_write_fd{-1};
@@ -71,4 +71,4 @@ int SignalPipe::take(int& last) {
   return count;
 }
 
-}  // namespace llmlb::work
+}  // namespace llmlb::util

@@ -1,0 +1,242 @@
+#include "llmlb/db/worker_store.hpp"
+
+#include <unistd.h>
+
+#include <map>
+#include <pqxx/pqxx>
+
+#include "llmlb/db/connection.hpp"
+#include "llmlb/db/errors.hpp"
+#include "llmlb/db/migrations.hpp"
+#include "llmlb/db/params.hpp"
+#include "llmlb/db/worker_codec.hpp"
+
+namespace llmlb::db {
+namespace {
+
+std::string array_literal(const std::vector<std::int64_t>& ids) {
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    array += (i > 0 ? "," : "") + std::to_string(ids[i]);
+  }
+  return array + "}";
+}
+
+class PgWorkerStore final : public work::Store {
+ public:
+  PgWorkerStore(std::string conninfo, std::string worker_id)
+      : conninfo_(std::move(conninfo)), worker_id_(std::move(worker_id)) {
+    open();
+  }
+
+  void reconnect() override {
+    conn_.reset();
+    open();
+  }
+
+  void require_current_schema() override {
+    guarded("schema check", [&] { db::require_current_schema(*conn_); });
+  }
+
+  work::ClaimResult claim(const work::ClaimRequest& q) override {
+    return guarded("claim", [&] {
+      pqxx::nontransaction tx(*conn_);
+      const auto array = text_array(q.models);
+      const auto rows =
+          tx.exec_prepared("claim", worker_id_, q.want, nullable(array), q.lease_seconds, q.sweep);
+      work::ClaimResult out;
+      for (const auto& row : rows) {
+        if (row["kind"].as<std::string>() == "task") {
+          work::ClaimedTask t;
+          t.lease.task_id = row["task_id"].as<std::int64_t>();
+          t.lease.token = row["lease_token"].as<std::int64_t>();
+          t.lease.model = row["model"].as<std::string>();
+          t.lease.claimed_at = row["claimed_at"].as<std::string>();
+          t.lease.attempts = row["attempts"].as<int>();
+          t.prompt = row["prompt"].as<std::string>();
+          out.tasks.push_back(std::move(t));
+        } else {
+          work::ModelState s;
+          s.model = row["model"].as<std::string>();
+          s.wait_seconds = row["wait_seconds"].is_null() ? 0.0 : row["wait_seconds"].as<double>();
+          // A note this binary does not know (a newer schema) reads as 'idle': the model is
+          // covered again by the next full claim.
+          s.note =
+              note_from_sql(row["note"].is_null() ? std::string() : row["note"].as<std::string>())
+                  .value_or(work::ModelNote::idle);
+          out.models.push_back(std::move(s));
+        }
+      }
+      return out;
+    });
+  }
+
+  int sweep_if_due() override {
+    return guarded("sweep", [&] {
+      pqxx::nontransaction tx(*conn_);
+      return tx.exec_prepared("sweep")[0][0].as<int>();
+    });
+  }
+
+  work::WriteCounts complete(const std::vector<work::TaskResult>& results,
+                             int max_attempts) override {
+    return guarded("write-back", [&] {
+      pqxx::nontransaction tx(*conn_);
+      const auto r =
+          tx.exec_prepared("complete", worker_id_, encode_results(results), max_attempts)[0];
+      work::WriteCounts c;
+      c.solved = r["solved"].as<int>();
+      c.failed = r["failed"].as<int>();
+      c.retried = r["retried"].as<int>();
+      c.released = r["released"].as<int>();
+      c.lost = r["lost"].as<int>();
+      return c;
+    });
+  }
+
+  void note_rate_limited(const std::string& model, double retry_after_seconds, int count) override {
+    guarded("cooldown", [&] {
+      pqxx::nontransaction tx(*conn_);
+      tx.exec_prepared("rate_limited", model, retry_after_seconds, count);
+    });
+  }
+
+  int renew(const std::vector<std::int64_t>& task_ids, double lease_seconds) override {
+    return guarded("lease renewal", [&] {
+      pqxx::nontransaction tx(*conn_);
+      return tx.exec_prepared("renew", worker_id_, array_literal(task_ids), lease_seconds)[0][0]
+          .as<int>();
+    });
+  }
+
+  void heartbeat(const work::Heartbeat& b) override {
+    guarded("heartbeat", [&] {
+      pqxx::nontransaction tx(*conn_);
+      tx.exec_prepared("heartbeat", worker_id_, host_, static_cast<int>(::getpid()),
+                       std::string(LLMLB_VERSION), b.in_flight, b.solved, b.failed, b.stopped);
+    });
+  }
+
+  bool has_pending_work(const std::vector<std::string>& models) override {
+    return guarded("until-empty check", [&] {
+      pqxx::nontransaction tx(*conn_);
+      const auto array = text_array(models);
+      return tx.exec_prepared("pending_work", nullable(array))[0][0].as<bool>();
+    });
+  }
+
+  work::Figures figures(double window_seconds) override {
+    return guarded("progress", [&] { return read_figures(window_seconds); });
+  }
+
+ private:
+  void open() {
+    conn_ = connect(conninfo_);
+    guarded("preparing statements", [&] { prepare(); });
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    host_ = host;
+  }
+
+  void prepare() {
+    conn_->prepare("claim",
+                   "SELECT kind, model, task_id, prompt, lease_token, attempts, wait_seconds,"
+                   " note, claimed_at::text AS claimed_at"
+                   " FROM llmlb.claim($1, $2, $3::text[], $4, $5)");
+    conn_->prepare("sweep", "SELECT llmlb.sweep_if_due()");
+    conn_->prepare("complete", "SELECT * FROM llmlb.complete($1, $2::json, $3)");
+    conn_->prepare("rate_limited", "SELECT llmlb.note_rate_limited($1, $2, $3)");
+    conn_->prepare("renew", "SELECT llmlb.renew($1, $2::bigint[], $3)");
+    conn_->prepare(
+        "heartbeat",
+        "INSERT INTO llmlb.workers AS w (id, host, pid, version, in_flight, solved, failed,"
+        " stopped_at) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " CASE WHEN $8::boolean THEN clock_timestamp() END)"
+        " ON CONFLICT (id) DO UPDATE SET heartbeat_at = clock_timestamp(),"
+        " in_flight = excluded.in_flight, solved = excluded.solved, failed = excluded.failed,"
+        " stopped_at = excluded.stopped_at");
+    conn_->prepare(
+        "pending_work",
+        "SELECT EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'"
+        " AND t.model IS NULL"
+        " AND EXISTS (SELECT 1 FROM llmlb.models m WHERE m.enabled"
+        "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))))"
+        " OR EXISTS (SELECT 1 FROM public.tasks t JOIN llmlb.models m ON m.name = t.model"
+        " WHERE t.status = 'unsolved' AND m.enabled"
+        " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
+  }
+
+  work::Figures read_figures(double window_seconds) {
+    pqxx::read_transaction tx(*conn_);
+    work::Figures f;
+    std::map<std::string, work::ModelFigures> by_name;
+    std::vector<std::string> order;
+    for (const auto& row : tx.exec("SELECT name, enabled, rpm, max_inflight FROM llmlb.models"
+                                   " ORDER BY preference, id")) {
+      work::ModelFigures m;
+      m.model = row["name"].as<std::string>();
+      m.configured = true;
+      m.enabled = row["enabled"].as<bool>();
+      m.rpm = row["rpm"].as<double>();
+      m.max_inflight = row["max_inflight"].as<int>();
+      order.push_back(m.model);
+      by_name[m.model] = m;
+    }
+    for (const auto& row :
+         tx.exec("SELECT model, count(*) FILTER (WHERE lease_token IS NULL) AS waiting"
+                 " FROM public.tasks WHERE status = 'unsolved' GROUP BY model")) {
+      if (row["model"].is_null()) {
+        f.unpinned_waiting = row["waiting"].as<long long>();
+        continue;
+      }
+      const auto name = row["model"].as<std::string>();
+      if (by_name.count(name) == 0) {
+        order.push_back(name);
+        by_name[name].model = name;
+      }
+      by_name[name].waiting = row["waiting"].as<long long>();
+    }
+    for (const auto& row : tx.exec_params(
+             "SELECT model, sum(n)::bigint AS n FROM ("
+             " SELECT model, count(*) AS n FROM llmlb.calls"
+             "  WHERE sent_at > clock_timestamp() - $1 * interval '1 second' GROUP BY model"
+             " UNION ALL"
+             " SELECT lease_model, count(*) FROM public.tasks WHERE lease_token IS NOT NULL"
+             "  AND leased_at > clock_timestamp() - $1 * interval '1 second' GROUP BY lease_model"
+             ") s GROUP BY model",
+             window_seconds)) {
+      const auto name = row["model"].as<std::string>();
+      if (by_name.count(name) != 0) {
+        by_name[name].sent_last_window = row["n"].as<long long>();
+      }
+    }
+    // Live leases only, as claim() and status count them.
+    for (const auto& row :
+         tx.exec("SELECT lease_model AS model, count(*) AS n FROM public.tasks"
+                 " WHERE lease_token IS NOT NULL AND lease_expires_at > clock_timestamp()"
+                 " GROUP BY lease_model")) {
+      const auto name = row["model"].as<std::string>();
+      if (by_name.count(name) != 0) {
+        by_name[name].leased = row["n"].as<long long>();
+      }
+    }
+    for (const auto& name : order) {
+      f.models.push_back(by_name[name]);
+    }
+    return f;
+  }
+
+  std::string conninfo_;
+  std::string worker_id_;
+  std::string host_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<work::Store> open_worker_store(const std::string& conninfo,
+                                               const std::string& worker_id) {
+  return std::make_unique<PgWorkerStore>(conninfo, worker_id);
+}
+
+}  // namespace llmlb::db

@@ -1,0 +1,189 @@
+#include "llmlb/work/dispatcher.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+
+#include "llmlb/backend/outcome.hpp"
+#include "llmlb/work/backoff.hpp"
+
+namespace llmlb::work {
+namespace {
+
+using std::chrono::duration;
+
+bool is_blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(const WorkOptions& options, Sink sink, Jitter jitter)
+    : opt_(options), sink_(std::move(sink)), jitter_(std::move(jitter)) {}
+
+std::string Dispatcher::url_for(const std::string& path) const {
+  std::string base = opt_.backend_url;
+  while (!base.empty() && base.back() == '/') {
+    base.pop_back();
+  }
+  return base + path;
+}
+
+void Dispatcher::dispatch(std::vector<ClaimedTask> tasks, Clock::time_point claimed,
+                          Clock::time_point now) {
+  std::map<std::string, std::vector<ClaimedTask>> batches;
+  for (auto& t : tasks) {
+    if (is_blank(t.prompt)) {
+      results_.push_back(
+          TaskResult::rejected(std::move(t.lease), "prompt is empty or only whitespace; not sent"));
+      continue;
+    }
+    if (t.prompt.size() > opt_.max_prompt_bytes) {
+      results_.push_back(TaskResult::rejected(
+          std::move(t.lease),
+          fmt::format("prompt is {} bytes, over --max-prompt-bytes {}; not sent", t.prompt.size(),
+                      opt_.max_prompt_bytes)));
+      continue;
+    }
+    if (opt_.endpoint == Endpoint::single) {
+      auto body = backend::encode_single(opt_.protocol, t.lease.model, t.prompt);
+      if (!body) {
+        results_.push_back(TaskResult::rejected(
+            std::move(t.lease), "cannot encode prompt: " + body.error() + "; not sent"));
+        continue;
+      }
+      std::vector<ClaimedTask> one;
+      one.push_back(std::move(t));
+      send(opt_.protocol.single_path, std::move(body).value(), std::move(one), claimed, now, false);
+      continue;
+    }
+    auto& batch = batches[t.lease.model];
+    batch.push_back(std::move(t));
+    if (static_cast<int>(batch.size()) >= opt_.batch_size) {
+      send_batch(batch, claimed, now);
+      batch.clear();
+    }
+  }
+  for (auto& [model, batch] : batches) {
+    if (!batch.empty()) {
+      send_batch(batch, claimed, now);
+    }
+  }
+}
+
+void Dispatcher::send_batch(std::vector<ClaimedTask>& batch, Clock::time_point claimed,
+                            Clock::time_point now) {
+  std::vector<backend::BatchItem> items;
+  items.reserve(batch.size());
+  for (const auto& t : batch) {
+    items.push_back({t.lease.model, t.prompt});
+  }
+  auto body = backend::encode_batch(opt_.protocol, items);
+  if (body) {
+    send(opt_.protocol.batch_path, std::move(body).value(), std::move(batch), claimed, now, true);
+    return;
+  }
+  // One bad prompt must not sink the others: send them one by one instead.
+  for (auto& t : batch) {
+    auto single = backend::encode_single(opt_.protocol, t.lease.model, t.prompt);
+    if (!single) {
+      results_.push_back(TaskResult::rejected(
+          std::move(t.lease), "cannot encode prompt: " + single.error() + "; not sent"));
+      continue;
+    }
+    std::vector<ClaimedTask> one;
+    one.push_back(std::move(t));
+    send(opt_.protocol.single_path, std::move(single).value(), std::move(one), claimed, now, false);
+  }
+}
+
+void Dispatcher::send(std::string path, std::string body, std::vector<ClaimedTask> tasks,
+                      Clock::time_point claimed, Clock::time_point now, bool batch) {
+  const auto tag = next_tag_++;
+  const double offset = duration<double, std::milli>(now - claimed).count();
+  Call call;
+  call.batch = batch;
+  for (auto& t : tasks) {
+    call.task_ids.push_back(t.lease.task_id);
+    const auto id = t.lease.task_id;
+    inflight_.emplace(id, InFlight{std::move(t.lease), offset});
+  }
+  calls_.emplace(tag, std::move(call));
+  sink_(http::Request{tag, url_for(path), std::move(body), opt_.request_timeout});
+}
+
+void Dispatcher::on_response(const http::Response& resp) {
+  auto it = calls_.find(resp.tag);
+  if (it == calls_.end()) {
+    return;
+  }
+  const Call call = std::move(it->second);
+  calls_.erase(it);
+  std::vector<backend::Outcome> outcomes;
+  if (call.batch) {
+    outcomes = backend::classify_batch(opt_.protocol, resp, call.task_ids.size());
+  } else {
+    outcomes.push_back(backend::classify_single(opt_.protocol, resp));
+  }
+  for (std::size_t i = 0; i < call.task_ids.size(); ++i) {
+    auto f = inflight_.find(call.task_ids[i]);
+    if (f == inflight_.end()) {
+      continue;
+    }
+    const auto& o = outcomes[std::min(i, outcomes.size() - 1)];
+    Lease lease = std::move(f->second.lease);
+    CallFacts facts;
+    facts.endpoint = call.batch ? Endpoint::batch : Endpoint::single;
+    facts.send_offset_ms = f->second.send_offset_ms;
+    facts.latency_ms = static_cast<double>(resp.elapsed.count()) / 1000.0;
+    facts.http_status = o.http_status;
+    facts.error_class = o.error_class;
+    inflight_.erase(f);
+    if (o.rate_limited) {
+      auto& note = limits_[lease.model];
+      note.retry_after_seconds = std::max(note.retry_after_seconds, o.retry_after_s.value_or(1.0));
+      note.count += 1;
+    }
+    switch (o.kind) {
+      case backend::OutcomeKind::ok:
+        results_.push_back(TaskResult::solved(std::move(lease), o.answer, std::move(facts)));
+        break;
+      case backend::OutcomeKind::permanent:
+        results_.push_back(TaskResult::failed(std::move(lease), o.error, std::move(facts)));
+        break;
+      case backend::OutcomeKind::transient: {
+        const double wait = retry_delay_seconds(
+            lease.attempts + 1, duration<double>(opt_.backoff_base).count(),
+            duration<double>(opt_.backoff_max).count(), o.retry_after_s, jitter_());
+        results_.push_back(TaskResult::retry(std::move(lease), o.error, wait, std::move(facts)));
+        break;
+      }
+    }
+  }
+}
+
+std::size_t Dispatcher::abandon_all() {
+  const auto n = inflight_.size();
+  for (auto& [id, f] : inflight_) {
+    CallFacts facts;
+    facts.endpoint = opt_.endpoint;
+    facts.send_offset_ms = f.send_offset_ms;
+    results_.push_back(TaskResult::abandoned(std::move(f.lease), std::move(facts)));
+  }
+  inflight_.clear();
+  calls_.clear();
+  return n;
+}
+
+std::vector<std::int64_t> Dispatcher::held_task_ids() const {
+  std::vector<std::int64_t> ids;
+  ids.reserve(inflight_.size() + results_.size());
+  for (const auto& [id, f] : inflight_) {
+    ids.push_back(id);
+  }
+  for (const auto& r : results_) {
+    ids.push_back(r.lease.task_id);
+  }
+  return ids;
+}
+
+}  // namespace llmlb::work

@@ -1,0 +1,96 @@
+// The calls in flight: claimed tasks become backend requests, responses become results. No
+// database and no network: requests leave through a sink the caller provides, and the clock
+// and the jitter are passed in, so the whole unit runs in tests with fakes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "llmlb/backend/protocol.hpp"
+#include "llmlb/http/client.hpp"
+#include "llmlb/work/lease.hpp"
+#include "llmlb/work/options.hpp"
+#include "llmlb/work/result.hpp"
+
+namespace llmlb::work {
+
+/// 429s seen for one model since the last write-back.
+struct RateLimitNote {
+  double retry_after_seconds = 0;  ///< the longest Retry-After seen (1 s when none was given)
+  int count = 0;
+};
+
+/// Owns the tasks in flight and the results waiting to be written. Not thread-safe.
+class Dispatcher {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// Receives each request to send; it must accept it (the request is in flight from then on).
+  using Sink = std::function<void(http::Request)>;
+  /// Returns a uniform draw in [0, 1) for the retry jitter.
+  using Jitter = std::function<double()>;
+
+  /// Reads the backend URL, protocol, endpoint, batch size, prompt limit, request timeout and
+  /// backoff from `options` (validated). `sink` and `jitter` must be callable for its lifetime.
+  Dispatcher(const WorkOptions& options, Sink sink, Jitter jitter);
+
+  /// Sends `tasks`, claimed at local time `claimed`: one call per task (single) or per group of
+  /// up to batch_size tasks of one model (batch). A task that cannot be sent (blank prompt,
+  /// prompt over max_prompt_bytes, unencodable) becomes a rejected result at once; one bad
+  /// prompt in a batch sends the others one by one. `now` stamps the send offset.
+  void dispatch(std::vector<ClaimedTask> tasks, Clock::time_point claimed, Clock::time_point now);
+
+  /// Turns a response into results for its tasks (answer, retry with backoff, or failure) and
+  /// notes 429s. A response whose tag is unknown (already abandoned) is ignored.
+  void on_response(const http::Response& response);
+
+  /// Every task still in flight becomes an abandoned result (released, no attempt counted).
+  /// The caller cancels the HTTP transfers. Returns how many tasks were abandoned.
+  std::size_t abandon_all();
+
+  /// Tasks in flight (sent, no response yet).
+  std::size_t in_flight() const noexcept { return inflight_.size(); }
+  /// Tasks whose leases this worker must keep: in flight, or with a result not yet written.
+  std::vector<std::int64_t> held_task_ids() const;
+
+  /// Results waiting to be written, oldest first.
+  const std::vector<TaskResult>& results() const noexcept { return results_; }
+  /// Forgets the results, once written.
+  void results_written() { results_.clear(); }
+
+  /// 429s per model since rate_limits_written().
+  const std::map<std::string, RateLimitNote>& rate_limits() const noexcept { return limits_; }
+  /// Forgets the 429 notes, once written.
+  void rate_limits_written() { limits_.clear(); }
+
+ private:
+  struct InFlight {
+    Lease lease;
+    double send_offset_ms = 0;
+  };
+  struct Call {
+    std::vector<std::int64_t> task_ids;
+    bool batch = false;
+  };
+
+  void send_batch(std::vector<ClaimedTask>& batch, Clock::time_point claimed,
+                  Clock::time_point now);
+  void send(std::string path, std::string body, std::vector<ClaimedTask> tasks,
+            Clock::time_point claimed, Clock::time_point now, bool batch);
+  std::string url_for(const std::string& path) const;
+
+  const WorkOptions& opt_;
+  Sink sink_;
+  Jitter jitter_;
+  std::uint64_t next_tag_ = 1;
+  std::unordered_map<std::int64_t, InFlight> inflight_;
+  std::unordered_map<std::uint64_t, Call> calls_;
+  std::vector<TaskResult> results_;
+  std::map<std::string, RateLimitNote> limits_;
+};
+
+}  // namespace llmlb::work

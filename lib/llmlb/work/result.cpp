@@ -1,0 +1,53 @@
+#include "llmlb/work/result.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace llmlb::work {
+
+TaskResult TaskResult::solved(Lease lease, std::string answer, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::ok;
+  r.answer = std::move(answer);
+  r.call = std::move(call);
+  return r;
+}
+
+TaskResult TaskResult::retry(Lease lease, std::string error, double retry_seconds, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::transient;
+  r.error = std::move(error);
+  r.retry_seconds = std::max(0.0, retry_seconds);
+  r.call = std::move(call);
+  return r;
+}
+
+TaskResult TaskResult::failed(Lease lease, std::string error, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::permanent;
+  r.error = std::move(error);
+  r.call = std::move(call);
+  return r;
+}
+
+TaskResult TaskResult::rejected(Lease lease, std::string error) {
+  CallFacts call;
+  call.error_class = "bad_prompt";
+  call.sent = false;
+  return failed(std::move(lease), std::move(error), std::move(call));
+}
+
+TaskResult TaskResult::abandoned(Lease lease, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::release;
+  call.error_class = "abandoned";
+  call.sent = true;
+  r.call = std::move(call);
+  return r;
+}
+
+}  // namespace llmlb::work

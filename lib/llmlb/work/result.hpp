@@ -1,0 +1,57 @@
+// The outcome of one task, as the worker hands it to the write-back (llmlb.complete()).
+#pragma once
+
+#include <string>
+
+#include "llmlb/work/lease.hpp"
+#include "llmlb/work/options.hpp"
+
+namespace llmlb::work {
+
+/// What the write-back does with a task.
+enum class ResultKind {
+  ok,         ///< store the answer: solved
+  transient,  ///< retry after retry_seconds, or fail once max attempts are reached
+  permanent,  ///< fail now
+  release,    ///< hand the task back unchanged; no attempt counted
+};
+
+/// What the call log records about the call that carried a task.
+struct CallFacts {
+  Endpoint endpoint = Endpoint::single;
+  double send_offset_ms = 0;  ///< local time from the claim to the send
+  double latency_ms = 0;      ///< send to completion
+  long http_status = 0;       ///< 0 when no HTTP response arrived
+  std::string error_class;    ///< backend::Outcome::error_class, "abandoned", "bad_prompt", ""
+  bool sent = true;           ///< false: the backend never saw it, so it is not a call
+};
+
+/// One task's result. Built only through the named constructors, which keep the fields
+/// consistent with the kind (an answer only with ok, an error only with transient/permanent).
+struct TaskResult {
+  Lease lease;
+  ResultKind kind = ResultKind::release;
+  std::string answer;        ///< with ok
+  std::string error;         ///< with transient and permanent: one line for tasks.last_error
+  double retry_seconds = 0;  ///< with transient: wait before the next attempt
+  CallFacts call;
+
+  /// The backend answered.
+  static TaskResult solved(Lease lease, std::string answer, CallFacts call);
+  /// The call failed in a way that may pass; retry after `retry_seconds` (>= 0).
+  static TaskResult retry(Lease lease, std::string error, double retry_seconds, CallFacts call);
+  /// The backend rejected the task for good.
+  static TaskResult failed(Lease lease, std::string error, CallFacts call);
+  /// The task was never sent (empty, oversized or unencodable prompt): fails, not a call.
+  static TaskResult rejected(Lease lease, std::string error);
+  /// The call was given up while in flight (drain over, forced stop): released, no attempt
+  /// counted, logged as an abandoned call.
+  static TaskResult abandoned(Lease lease, CallFacts call);
+};
+
+/// What one write-back did; `lost` counts results whose lease had passed to another worker.
+struct WriteCounts {
+  int solved = 0, failed = 0, retried = 0, released = 0, lost = 0;
+};
+
+}  // namespace llmlb::work

@@ -1,0 +1,56 @@
+#include "llmlb/work/write_back.hpp"
+
+#include <thread>
+
+namespace llmlb::work {
+
+std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const WorkerLog& log,
+                                      int max_attempts) {
+  const auto kept = calls.results().size();
+  const auto& limits = calls.rate_limits();
+  if (!limits.empty()) {
+    const bool ok = link.run("cooldown", kept, [&](Store& s) {
+      for (const auto& [model, rl] : limits) {
+        s.note_rate_limited(model, rl.retry_after_seconds, rl.count);
+      }
+    });
+    if (!ok) {
+      return std::nullopt;
+    }
+    log.rate_limited(limits);
+    calls.rate_limits_written();
+  }
+  if (calls.results().empty()) {
+    return std::nullopt;
+  }
+  WriteCounts c;
+  if (!link.run("write-back", kept,
+                [&](Store& s) { c = s.complete(calls.results(), max_attempts); })) {
+    return std::nullopt;
+  }
+  log.lost_leases(c.lost);
+  calls.results_written();
+  return c;
+}
+
+WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
+                            std::chrono::steady_clock::time_point give_up_at) {
+  using Clock = std::chrono::steady_clock;
+  WriteCounts total;
+  while ((!calls.results().empty() || !calls.rate_limits().empty()) && Clock::now() < give_up_at) {
+    if (!link.up() && !link.try_reconnect(Clock::now(), calls.results().size())) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (const auto c = write_back(link, calls, log, max_attempts)) {
+      total.solved += c->solved;
+      total.failed += c->failed;
+      total.retried += c->retried;
+      total.released += c->released;
+      total.lost += c->lost;
+    }
+  }
+  return total;
+}
+
+}  // namespace llmlb::work
