@@ -22,7 +22,7 @@
 -- Guarantees: under the model's lock the bucket is refilled from rpm (lowered by 429s, see
 --   effective_factor()) on the database clock, capped at burst less rpm x delivery jitter (but
 --   at least one request or 20 ms of rate); a task is granted only for a whole token and a free
---   slot (unexpired leases below max_inflight); exactly one token is consumed per
+--   slot (live leases, llmlb.live_leases, below max_inflight); exactly one token is consumed per
 --   claimed task. Limits are read under the lock, so a change committed before the lock is
 --   obeyed. Tasks go by priority (highest first), then age; pinned tasks (model set) only to
 --   their model, unpinned ones to models in preference order. Within one claim no model takes
@@ -126,8 +126,8 @@ BEGIN
     IF v_cooldown > v_now THEN
       v_tokens := least(v_tokens, 0);
     ELSE
-      SELECT count(*) INTO v_inflight FROM public.tasks t
-        WHERE t.lease_token IS NOT NULL AND t.lease_model = m.name AND t.lease_expires_at > v_now;
+      -- Through tasks_llmlb_leased_idx: the view's lease_token IS NOT NULL matches its predicate.
+      SELECT count(*) INTO v_inflight FROM llmlb.live_leases l WHERE l.model = m.name;
       v_grant := least(floor(v_tokens)::integer, v_max_inflight - v_inflight, v_left);
     END IF;
     v_pinned := 0;

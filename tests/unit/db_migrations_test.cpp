@@ -43,6 +43,7 @@ TEST_CASE("function files are embedded in path order, each with its SHA-256") {
     CHECK(names.count(m.name) == 0);
   }
   CHECK(names.count("functions/claim.sql") == 1);
+  CHECK(names.count("views/live_leases.sql") == 1);
 }
 
 TEST_CASE("describe_target and redact never show the password") {
