@@ -1,5 +1,5 @@
 // The worker's side of the database: claim, complete, renew, heartbeat, and the figures for
-// progress lines. Every quota and lease computation runs in SQL (sql/002_functions.sql) on the
+// progress lines. Every quota and lease computation runs in SQL (sql/functions/) on the
 // database clock; this class only ships parameters and rows.
 #pragma once
 
