@@ -5,6 +5,8 @@ Environment:
 - LLMLB_BIN: the binary (default: build/cli/llmlb).
 - LLMLB_TEST_PG: an admin URL whose role may CREATE DATABASE
   (default: postgresql://llmlb:llmlb@127.0.0.1:5432/llmlb, as made by .ci/setup).
+- LLMLB_TEST_FROM_RELEASE=1: the `migrated` fixture first loads the schema of the previous
+  release (fixtures/release_15f32ab.sql), so that every test runs on an upgraded database.
 """
 from __future__ import annotations
 
@@ -142,9 +144,25 @@ def stop(proc, sig=signal.SIGTERM, timeout=30):
         raise
 
 
+# The schema and ledger that `llmlb migrate` of release 15f32ab (versioned migrations 001-004,
+# no function files) creates: pg_dump --no-owner --no-privileges --inserts of a fresh database.
+RELEASE_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "release_15f32ab.sql"
+FROM_RELEASE = os.environ.get("LLMLB_TEST_FROM_RELEASE") == "1"
+
+
+def load_release_schema(db):
+    """Loads RELEASE_FIXTURE into db (empty), on a connection of its own: the dump changes the
+    session's search_path."""
+    with psycopg.connect(db.url, autocommit=True) as c:
+        c.execute(RELEASE_FIXTURE.read_text())
+
+
 @pytest.fixture
 def migrated(db):
-    """A fresh database with llmlb's schema."""
+    """A fresh database with llmlb's schema (upgraded from the previous release's when
+    LLMLB_TEST_FROM_RELEASE=1)."""
+    if FROM_RELEASE:
+        load_release_schema(db)
     llmlb("migrate", db_url=db.url, check=True)
     return db
 

@@ -8,8 +8,11 @@ import pytest
 
 from .conftest import BIN, ROOT, llmlb, set_limits
 
-# Every file in sql/ is one migration, compiled into the binary.
-MIGRATIONS = len(list((ROOT / "sql").glob("*.sql")))
+# Every file in sql/migrations/ is one versioned migration, and every file in sql/functions/ and
+# sql/views/ one function file, compiled into the binary.
+MIGRATIONS = len(list((ROOT / "sql" / "migrations").glob("*.sql")))
+FUNCTIONS = len(list((ROOT / "sql").glob("functions/*.sql"))) + \
+    len(list((ROOT / "sql").glob("views/*.sql")))
 
 
 def test_version_and_help_on_every_command():
@@ -30,7 +33,7 @@ def test_unknown_command_is_a_usage_error():
 def test_migrate_twice_changes_nothing(db):
     first = llmlb("migrate", db_url=db.url)
     assert first.returncode == 0, first.stderr
-    assert f"applied {MIGRATIONS} migration(s)" in first.stdout
+    assert f"applied {MIGRATIONS} migration(s) and {FUNCTIONS} function file(s)" in first.stdout
     before = db.sql("SELECT name, applied_at FROM llmlb.schema_migrations ORDER BY name")
     second = llmlb("migrate", db_url=db.url)
     assert second.returncode == 0
@@ -51,7 +54,9 @@ def test_two_migrations_at_once_are_safe(db):
         t.join()
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum(f"applied {MIGRATIONS}" in r.stdout for r in results) == 1
-    assert db.one("SELECT count(*) FROM llmlb.schema_migrations") == MIGRATIONS
+    assert sum("up to date" in r.stdout for r in results) == 3
+    assert db.sql("SELECT kind, count(*) FROM llmlb.schema_migrations GROUP BY kind ORDER BY 1") \
+        == [("function", FUNCTIONS), ("versioned", MIGRATIONS)]
 
 
 def test_plain_insert_works_on_migrated_database(migrated):

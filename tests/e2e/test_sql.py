@@ -241,7 +241,7 @@ def claims_of(want):
 
 def test_unpinned_probe_reads_its_index_not_the_solved_tasks(migrated):
     """claim()'s "any unpinned work?" probe must read the unpinned partial index: written as
-    EXISTS (sql/003), its generic plan was a sequential scan stopping at the first match, which
+    EXISTS, its generic plan was a sequential scan stopping at the first match, which
     read every solved task lying in front of the first unsolved one, on every claim."""
     db = migrated
     set_limits(db.url, "m0", 600000, burst=1000, max_inflight=100000)
@@ -254,7 +254,7 @@ def test_unpinned_probe_reads_its_index_not_the_solved_tasks(migrated):
 
 def test_claim_updates_its_tasks_by_key_not_by_scanning_the_table(migrated):
     """claim()'s UPDATE of the tasks it picked must find them through the primary key. Joined
-    as UPDATE ... FROM c (sql/003), its generic plan on a fresh backlog was a hash join over a
+    as UPDATE ... FROM c, its generic plan on a fresh backlog was a hash join over a
     sequential scan of the whole tasks table, on every claim, with the models' advisory locks
     held."""
     db = migrated
@@ -266,8 +266,8 @@ def test_claim_updates_its_tasks_by_key_not_by_scanning_the_table(migrated):
 
 
 def test_sweep_returns_expired_leases_by_key_not_by_scanning_the_table(migrated):
-    """sweep()'s UPDATEs must find the rows they picked through the primary key, like claim()'s
-    (sql/004): here the statistics see many live leases, which made UPDATE ... FROM c plan as a
+    """sweep()'s UPDATEs must find the rows they picked through the primary key, like claim()'s:
+    here the statistics see many live leases, which made UPDATE ... FROM c plan as a
     hash join over the whole table."""
     db = migrated
     add_tasks(db, 5000)
@@ -283,3 +283,24 @@ def test_sweep_returns_expired_leases_by_key_not_by_scanning_the_table(migrated)
     read = rows_scanned(db, expire_ten_and_sweep, 3)
     assert read < 5000, f"3 sweeps read {read} task rows by sequential scan"
     assert db.one("SELECT count(*) FROM tasks WHERE lease_token IS NOT NULL") == 2000 - 30
+
+
+def test_in_flight_count_reads_the_leased_index(migrated):
+    """claim() counts a model's live leases through llmlb.live_leases; under the generic plan
+    that claim() uses, the count must read tasks_llmlb_leased_idx, never the whole table."""
+    db = migrated
+    add_tasks(db, 5000)
+    db.sql("UPDATE tasks SET lease_owner = 'w', lease_token = id, lease_model = 'm' || (id % 3),"
+           " leased_at = now(), lease_expires_at = now() + (id % 2) * interval '1 hour'"
+           " WHERE id <= 600")
+    db.sql("ANALYZE tasks")
+    with psycopg.connect(db.url) as c:
+        c.execute("SET plan_cache_mode = force_generic_plan")
+        c.execute("PREPARE inflight(text) AS"
+                  " SELECT count(*) FROM llmlb.live_leases l WHERE l.model = $1")
+        plan = "\n".join(r[0] for r in c.execute("EXPLAIN EXECUTE inflight('m1')"))
+        assert "tasks_llmlb_leased_idx" in plan and "Seq Scan" not in plan, plan
+        assert c.execute("EXECUTE inflight('m1')").fetchone()[0] == 100
+    assert db.one("SELECT count(*) FROM llmlb.live_leases") == 300
+    assert db.sql("SELECT model, count(*) FROM llmlb.live_leases GROUP BY 1 ORDER BY 1") == \
+        [("m0", 100), ("m1", 100), ("m2", 100)]

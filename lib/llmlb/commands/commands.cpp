@@ -18,11 +18,15 @@ namespace llmlb::commands {
 int migrate(const Globals& g) {
   auto conn = db::connect(g.database_url);
   const auto report = db::migrate(*conn);
-  if (report.applied.empty()) {
-    std::cout << fmt::format("llmlb: schema is up to date ({} migrations)\n", report.already);
+  if (report.applied.empty() && report.functions_applied.empty()) {
+    std::cout << fmt::format("llmlb: schema is up to date ({} migrations, {} function files)\n",
+                             report.already, report.functions_current);
   } else {
-    std::cout << fmt::format("llmlb: applied {} migration(s): {}\n", report.applied.size(),
-                             fmt::join(report.applied, ", "));
+    std::vector<std::string> names = report.applied;
+    names.insert(names.end(), report.functions_applied.begin(), report.functions_applied.end());
+    std::cout << fmt::format("llmlb: applied {} migration(s) and {} function file(s): {}\n",
+                             report.applied.size(), report.functions_applied.size(),
+                             fmt::join(names, ", "));
   }
   return kExitOk;
 }

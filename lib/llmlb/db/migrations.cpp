@@ -1,6 +1,8 @@
 #include "llmlb/db/migrations.hpp"
 
 #include <fmt/format.h>
+#include <map>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
 
@@ -10,32 +12,101 @@
 namespace llmlb::db {
 namespace {
 
+// The ledger: one row per versioned migration (kind 'versioned', no checksum) and one per
+// function file (kind 'function', the SHA-256 of the text last applied).
 constexpr const char* kCreateLedger =
     "CREATE SCHEMA IF NOT EXISTS llmlb;"
     "CREATE TABLE IF NOT EXISTS llmlb.schema_migrations ("
     "  name text PRIMARY KEY,"
-    "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp())";
+    "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+    "  kind text NOT NULL DEFAULT 'versioned' CHECK (kind IN ('versioned', 'function')),"
+    "  checksum text)";
 
-/// Names in the ledger. Throws pqxx::undefined_table when there is no ledger (no llmlb schema).
-std::set<std::string> recorded(pqxx::transaction_base& tx) {
-  std::set<std::string> names;
-  for (const auto& row : tx.exec("SELECT name FROM llmlb.schema_migrations")) {
-    names.insert(row[0].as<std::string>());
+// Ledgers made before function files existed lack kind and checksum. The columns are added only
+// when missing: ALTER TABLE would otherwise lock the ledger, which every command reads at
+// start-up, for the whole of every migrate.
+constexpr const char* kUpgradeLedger =
+    "DO $$ BEGIN"
+    "  IF NOT EXISTS (SELECT 1 FROM pg_attribute"
+    "                  WHERE attrelid = 'llmlb.schema_migrations'::regclass"
+    "                    AND attname = 'checksum' AND NOT attisdropped) THEN"
+    "    ALTER TABLE llmlb.schema_migrations"
+    "      ADD COLUMN kind text NOT NULL DEFAULT 'versioned'"
+    "        CHECK (kind IN ('versioned', 'function')),"
+    "      ADD COLUMN checksum text;"
+    "  END IF;"
+    "END $$";
+
+constexpr const char* kVersioned =
+    "SELECT name, checksum FROM llmlb.schema_migrations WHERE kind = 'versioned'";
+constexpr const char* kFunctions =
+    "SELECT name, checksum FROM llmlb.schema_migrations WHERE kind = 'function'";
+
+/// Ledger rows: name -> recorded checksum (none for versioned migrations).
+using Ledger = std::map<std::string, std::optional<std::string>>;
+
+/// Reads the ledger with `query`, which returns (name, checksum). Throws pqxx::undefined_table
+/// when there is no ledger (no llmlb schema).
+Ledger read_ledger(pqxx::transaction_base& tx, const char* query) {
+  Ledger ledger;
+  for (const auto& row : tx.exec(query)) {
+    ledger.emplace(row[0].as<std::string>(),
+                   row[1].is_null() ? std::nullopt : std::optional(row[1].as<std::string>()));
   }
-  return names;
+  return ledger;
 }
 
-void check_known(const std::set<std::string>& done) {
+template <typename Files>
+void check_known(const Ledger& recorded, const Files& files, const char* what) {
   std::set<std::string> known;
-  for (const auto& m : embedded_migrations()) {
-    known.insert(m.name);
+  for (const auto& f : files) {
+    known.insert(f.name);
   }
-  for (const auto& name : done) {
+  for (const auto& [name, checksum] : recorded) {
     if (known.count(name) == 0) {
       throw RuntimeError(fmt::format(
-          "the database has migration {} which this llmlb does not know; upgrade llmlb", name));
+          "the database has {} {} which this llmlb does not know; upgrade llmlb", what, name));
     }
   }
+}
+
+struct Pending {
+  std::vector<std::string> versioned;
+  std::vector<std::string> functions;
+};
+
+Pending pending_against(const Ledger& ledger) {
+  Pending p;
+  for (const auto& m : embedded_migrations()) {
+    if (ledger.count(m.name) == 0) {
+      p.versioned.emplace_back(m.name);
+    }
+  }
+  for (const auto& f : embedded_functions()) {
+    const auto it = ledger.find(f.name);
+    if (it == ledger.end() || it->second != std::optional<std::string>(f.checksum)) {
+      p.functions.emplace_back(f.name);
+    }
+  }
+  return p;
+}
+
+Pending read_pending(pqxx::connection& connection) {
+  // One round trip on the common path (every command runs this before its first real query):
+  // no transaction, no existence probe; a missing ledger surfaces as undefined_table. The
+  // checksum is read through to_jsonb so that a ledger without that column (migrated by a
+  // release before function files) reads as "no checksums" instead of failing.
+  Ledger ledger;
+  try {
+    pqxx::nontransaction tx(connection);
+    ledger =
+        read_ledger(tx, "SELECT name, to_jsonb(m) ->> 'checksum' FROM llmlb.schema_migrations m");
+  } catch (const pqxx::undefined_table&) {
+    ledger.clear();  // no llmlb schema (or no ledger) yet: everything is pending
+  } catch (const std::exception& e) {
+    throw DatabaseError(fmt::format("cannot read the schema version: {}", e.what()));
+  }
+  return pending_against(ledger);
 }
 
 }  // namespace
@@ -49,8 +120,9 @@ MigrateReport migrate(pqxx::connection& connection) {
     tx.exec("SET LOCAL client_min_messages = warning");
     tx.exec("SELECT pg_advisory_xact_lock(72617, 0)");
     tx.exec(kCreateLedger);
-    const auto done = recorded(tx);
-    check_known(done);
+    tx.exec(kUpgradeLedger);
+    const auto done = read_ledger(tx, kVersioned);
+    check_known(done, embedded_migrations(), "migration");
     for (const auto& m : embedded_migrations()) {
       if (done.count(m.name) != 0) {
         ++report.already;
@@ -58,8 +130,29 @@ MigrateReport migrate(pqxx::connection& connection) {
       }
       current = m.name;
       tx.exec(m.sql);
-      tx.exec_params("INSERT INTO llmlb.schema_migrations (name) VALUES ($1)", std::string(m.name));
+      tx.exec_params("INSERT INTO llmlb.schema_migrations (name, kind) VALUES ($1, 'versioned')",
+                     std::string(m.name));
       report.applied.emplace_back(m.name);
+    }
+    // Read after the versioned migrations: one that retires a function file drops its objects
+    // and deletes its ledger row.
+    current = "(setup)";
+    const auto recorded = read_ledger(tx, kFunctions);
+    check_known(recorded, embedded_functions(), "function file");
+    for (const auto& f : embedded_functions()) {
+      const auto it = recorded.find(f.name);
+      if (it != recorded.end() && it->second == std::optional<std::string>(f.checksum)) {
+        ++report.functions_current;
+        continue;
+      }
+      current = f.name;
+      tx.exec(f.sql);
+      tx.exec_params(
+          "INSERT INTO llmlb.schema_migrations (name, kind, checksum) VALUES ($1, 'function', $2)"
+          " ON CONFLICT (name) DO UPDATE"
+          " SET checksum = excluded.checksum, applied_at = clock_timestamp()",
+          std::string(f.name), std::string(f.checksum));
+      report.functions_applied.emplace_back(f.name);
     }
     tx.commit();
   } catch (const Error&) {
@@ -74,37 +167,22 @@ MigrateReport migrate(pqxx::connection& connection) {
 }
 
 std::vector<std::string> pending_migrations(pqxx::connection& connection) {
-  // One round trip on the common path (every command runs this before its first real query):
-  // no transaction, no existence probe; a missing ledger surfaces as undefined_table.
-  std::set<std::string> done;
-  try {
-    pqxx::nontransaction tx(connection);
-    done = recorded(tx);
-  } catch (const pqxx::undefined_table&) {
-    done.clear();  // no llmlb schema (or no ledger) yet: everything is pending
-  } catch (const std::exception& e) {
-    throw DatabaseError(fmt::format("cannot read the schema version: {}", e.what()));
-  }
-  std::vector<std::string> pending;
-  for (const auto& m : embedded_migrations()) {
-    if (done.count(m.name) == 0) {
-      pending.emplace_back(m.name);
-    }
-  }
-  return pending;
+  auto p = read_pending(connection);
+  p.versioned.insert(p.versioned.end(), p.functions.begin(), p.functions.end());
+  return p.versioned;
 }
 
 void require_current_schema(pqxx::connection& connection) {
-  const auto pending = pending_migrations(connection);
-  if (pending.empty()) {
+  const auto p = read_pending(connection);
+  if (p.versioned.empty() && p.functions.empty()) {
     return;
   }
-  if (pending.size() == embedded_migrations().size()) {
+  if (p.versioned.size() == embedded_migrations().size()) {
     throw UsageError("the database has no llmlb schema; run `llmlb migrate` first");
   }
   throw UsageError(fmt::format(
       "the llmlb schema is not up to date ({} migration(s) pending); run `llmlb migrate`",
-      pending.size()));
+      p.versioned.size() + p.functions.size()));
 }
 
 }  // namespace llmlb::db

@@ -1,46 +1,43 @@
--- llmlb schema, version 3: a claim that costs less on a fresh connection.
--- Every short `llmlb work` invocation opens a new session, and PL/pgSQL parses and plans each
--- statement of a function the first time a session runs it. Version 2's claim() ran about a dozen
--- distinct statements on its first call, plus the sweep's, which made the first claim of every
--- process 15-20 ms, most of the time from process start to its first request. This version:
---   * reads a model's limits and bucket in one statement, and writes the bucket in one upsert;
---   * takes the fair-share count from the model loop's own query;
---   * plans generically (plan_cache_mode): its statements' plans do not depend on the values
---     (the partial indexes match on constants), so the default re-planning of the first five
---     executions of each statement per session is wasted work;
---   * lets the caller skip the sweep (p_sweep): a new process claims first and sweeps once its
---     first requests are on their way (llmlb.sweep_if_due()). Callers that pass four arguments
---     sweep as before.
--- The arithmetic and the results are those of version 2, except that a model disabled while a
--- claim waits for its lock is now skipped by that claim.
+-- llmlb.claim(p_worker text, p_want integer, p_models text[], p_lease_seconds double precision,
+--             p_sweep boolean DEFAULT true)
+--   RETURNS TABLE (kind text, model text, task_id bigint, prompt text, lease_token bigint,
+--                  attempts integer, wait_seconds double precision, note text,
+--                  claimed_at timestamptz)
+--
+-- Claims up to p_want tasks for worker p_worker, honouring every model's rate, burst and
+-- max_inflight across all processes.
+-- Inputs: p_models, the enabled models to serve (NULL: all enabled models); p_lease_seconds > 0,
+--   the lease length; p_sweep, run sweep_if_due() first (a new process passes false and sweeps
+--   once its first requests are on their way).
+-- Output: one 'task' row per claimed task (model, task_id, prompt, lease_token, attempts,
+--   claimed_at), and one 'model' row per model considered, in preference order, whose note says
+--   what limited it and whose wait_seconds says when its next token is due:
+--     'rate' out of tokens; 'inflight' max_inflight reached; 'cooldown' after a 429 (wait is the
+--     cooldown left); 'idle' nothing claimable (or all of it locked by other claims); 'full' the
+--     caller wants no more; 'more' stopped at its fair share of pinned work, claim again soon.
+-- Locks: for each model with claimable work, pg_advisory_xact_lock(72617, model id), held to the
+--   end of the caller's transaction (callers commit at once); row locks FOR UPDATE SKIP LOCKED on
+--   the tasks it picks, so concurrent claims never wait for each other's tasks and never take
+--   the same task; the model's llmlb.quota row.
+-- Guarantees: under the model's lock the bucket is refilled from rpm (lowered by 429s, see
+--   effective_factor()) on the database clock, capped at burst less rpm x delivery jitter (but
+--   at least one request or 20 ms of rate); a task is granted only for a whole token and a free
+--   slot (live leases, llmlb.live_leases, below max_inflight); exactly one token is consumed per
+--   claimed task. Limits are read under the lock, so a change committed before the lock is
+--   obeyed. Tasks go by priority (highest first), then age; pinned tasks (model set) only to
+--   their model, unpinned ones to models in preference order. Within one claim no model takes
+--   more than ceil(p_want / models) of its own pinned tasks. A claimed task gets lease_owner = p_worker,
+--   leased_at, lease_expires_at and a lease token (one per model per call) that guards its writes.
+-- Edge cases: a model with no claimable work is reported 'idle' without its lock or a bucket
+--   write; a model disabled or deleted while the claim waited for its lock is skipped (no row);
+--   p_want <= 0 claims nothing and reports every model with work 'full'; a NULL or non-positive
+--   lease raises an error. Every statement plans generically (plan_cache_mode) and reads tasks
+--   only through partial indexes and the primary key (tests/e2e/test_sql.py checks it).
 
--- Returns expired leases and due retries to the claimable pool (llmlb.sweep()) unless some
--- process did so in the last 250 ms, or is doing so now. Returns how many rows it changed.
-CREATE OR REPLACE FUNCTION llmlb.sweep_if_due() RETURNS integer
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
-BEGIN
-  PERFORM 1 FROM llmlb.sweep_state
-    WHERE last_at < clock_timestamp() - interval '250 milliseconds' FOR UPDATE SKIP LOCKED;
-  IF NOT FOUND THEN
-    RETURN 0;
-  END IF;
-  UPDATE llmlb.sweep_state SET last_at = clock_timestamp();
-  RETURN llmlb.sweep();
-END $$;
-
-ALTER FUNCTION llmlb.sweep() SET plan_cache_mode = force_generic_plan;
-
+-- The four-argument form (no p_sweep) of releases before 003_claim_fast_start.sql; a call with
+-- four arguments now resolves to the default of p_sweep.
 DROP FUNCTION IF EXISTS llmlb.claim(text, integer, text[], double precision);
 
--- Claims up to p_want tasks for worker p_worker across the enabled models named in p_models
--- (all enabled models when NULL), in preference order; first runs llmlb.sweep_if_due() when
--- p_sweep. For each model, under its advisory lock: refill the token bucket (rpm, burst) on the
--- database clock, count live leases against max_inflight, claim at most that many tasks with
--- FOR UPDATE SKIP LOCKED, stamp each with a lease (owner, token, model, expiry), and consume
--- exactly one token per claimed task.
--- Returns one 'task' row per claimed task, and one 'model' row per model considered, whose
--- note says what limited it ('rate', 'inflight', 'cooldown', 'idle', 'full', 'more') and whose
--- wait_seconds says when its next token is due.
 CREATE OR REPLACE FUNCTION llmlb.claim(p_worker text, p_want integer, p_models text[],
                             p_lease_seconds double precision, p_sweep boolean DEFAULT true)
 RETURNS TABLE (kind text, model text, task_id bigint, prompt text, lease_token bigint,
@@ -76,11 +73,13 @@ BEGIN
   -- Which models have anything to claim right now: a model with no claimable work is reported
   -- 'idle' without taking its lock or touching its bucket (tokens refill lazily, so skipping
   -- the write changes nothing).
-  v_unpinned := EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'
-                          AND t.lease_token IS NULL AND t.retry_at IS NULL AND t.model IS NULL);
-  -- (The probe is written as ORDER BY ... LIMIT 1 in the pinned index's order: as a plain
-  -- EXISTS, the generic plan is a sequential scan of tasks, which reads every row once a
-  -- model's work is done.)
+  -- Both probes read their partial index in its own order (ORDER BY ... LIMIT 1, which the
+  -- planner must honour): written as EXISTS, the generic plan can be a sequential scan of tasks
+  -- that stops at the first match, which is cheap on a fresh backlog but reads every solved
+  -- task in front of the first unsolved one later on.
+  v_unpinned := (SELECT true FROM public.tasks t WHERE t.status = 'unsolved'
+                   AND t.lease_token IS NULL AND t.retry_at IS NULL AND t.model IS NULL
+                 ORDER BY t.priority DESC, t.created_at, t.id LIMIT 1) IS NOT NULL;
   FOR m IN
     SELECT mo.id, mo.name, count(*) OVER () AS n, v_unpinned OR w.x IS NOT NULL AS has_work
       FROM llmlb.models mo
@@ -127,8 +126,8 @@ BEGIN
     IF v_cooldown > v_now THEN
       v_tokens := least(v_tokens, 0);
     ELSE
-      SELECT count(*) INTO v_inflight FROM public.tasks t
-        WHERE t.lease_token IS NOT NULL AND t.lease_model = m.name AND t.lease_expires_at > v_now;
+      -- Through tasks_llmlb_leased_idx: the view's lease_token IS NOT NULL matches its predicate.
+      SELECT count(*) INTO v_inflight FROM llmlb.live_leases l WHERE l.model = m.name;
       v_grant := least(floor(v_tokens)::integer, v_max_inflight - v_inflight, v_left);
     END IF;
     v_pinned := 0;
@@ -151,11 +150,14 @@ BEGIN
           SELECT x.id FROM (SELECT * FROM pinned UNION ALL SELECT * FROM unpinned) x
           ORDER BY x.priority DESC, x.created_at, x.id
           LIMIT v_grant),
+        -- The picked ids are matched as an array, which plans as a primary-key lookup: joined
+        -- as UPDATE ... FROM c, the generic plan is a hash join over the whole table. c holds at
+        -- most v_grant ids (its LIMIT), evaluated once.
         upd AS (
           UPDATE public.tasks t
              SET lease_owner = p_worker, lease_token = v_token, lease_model = m.name,
                  leased_at = v_now, lease_expires_at = v_now + p_lease_seconds * interval '1 second'
-            FROM c WHERE t.id = c.id
+           WHERE t.id = ANY (ARRAY(SELECT c.id FROM c))
           RETURNING t.id, t.prompt, t.attempts, t.model IS NOT NULL AS is_pinned)
         SELECT * FROM upd
       LOOP

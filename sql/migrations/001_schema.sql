@@ -1,5 +1,6 @@
--- llmlb schema, version 1: the tasks contract, model limits, quota state, workers, call log.
+-- The tables: the tasks contract, model limits, quota state, workers, call log.
 -- Applied by `llmlb migrate` in one transaction under a transaction-level advisory lock.
+-- Functions, views and triggers live in sql/functions/ and sql/views/.
 
 CREATE SCHEMA IF NOT EXISTS llmlb;
 
@@ -69,15 +70,6 @@ CREATE TABLE IF NOT EXISTS llmlb.models (
   preference integer NOT NULL DEFAULT 100,  -- lower is filled first with unpinned work
   updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
-
-CREATE OR REPLACE FUNCTION llmlb.touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  NEW.updated_at := clock_timestamp();
-  RETURN NEW;
-END $$;
-DROP TRIGGER IF EXISTS models_touch ON llmlb.models;
-CREATE TRIGGER models_touch BEFORE UPDATE ON llmlb.models
-  FOR EACH ROW EXECUTE FUNCTION llmlb.touch_updated_at();
 
 -- Quota state per model, written only under pg_advisory_xact_lock(72617, model id).
 CREATE TABLE IF NOT EXISTS llmlb.quota (

@@ -1,0 +1,40 @@
+-- llmlb.note_rate_limited(p_model text, p_retry_after double precision, p_count integer)
+--   RETURNS void
+--
+-- A model answered 429: start (or extend) its shared cooldown and halve its effective rate,
+-- which then recovers linearly (effective_factor()). The configured limit is never changed.
+-- Inputs: the model's name; the backend's Retry-After in seconds (NULL: 1 s; at least 0.05 s);
+--   how many 429s this report covers (counted into rate_limited_total, at least 1).
+-- Locks: pg_advisory_xact_lock(72617, model id), the same lock claim() takes for the model, held
+--   to the end of the caller's transaction; the model's llmlb.quota row.
+-- Guarantees: cooldown_until only moves later; the bucket is emptied (tokens <= 0), so claim()
+--   grants nothing for the model until the cooldown ends; rate_factor never drops below 0.05.
+-- Edge cases: an unknown model is ignored. A model without a quota row gets one.
+
+CREATE OR REPLACE FUNCTION llmlb.note_rate_limited(p_model text, p_retry_after double precision,
+                                                   p_count integer)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  v_id integer;
+  v_now timestamptz;
+  q llmlb.quota;
+BEGIN
+  SELECT id INTO v_id FROM llmlb.models WHERE name = p_model;
+  IF v_id IS NULL THEN
+    RETURN;
+  END IF;
+  PERFORM pg_advisory_xact_lock(72617, v_id);
+  v_now := clock_timestamp();
+  INSERT INTO llmlb.quota (model_id, tokens, refilled_at, factor_at)
+    VALUES (v_id, 0, v_now, v_now) ON CONFLICT (model_id) DO NOTHING;
+  SELECT * INTO q FROM llmlb.quota WHERE model_id = v_id;
+  UPDATE llmlb.quota SET
+    cooldown_until = greatest(coalesce(cooldown_until, v_now),
+                              v_now + greatest(coalesce(p_retry_after, 1), 0.05) * interval '1 second'),
+    rate_factor = greatest(0.05, llmlb.effective_factor(q, v_now) * 0.5),
+    factor_at = v_now,
+    tokens = least(tokens, 0),
+    refilled_at = v_now,
+    rate_limited_total = rate_limited_total + greatest(p_count, 1)
+  WHERE model_id = v_id;
+END $$;

@@ -1,0 +1,1 @@
+-- Held only functions, which now live in sql/functions/ (applied by checksum, after these).
