@@ -210,11 +210,9 @@ class PgWorkerStore final : public work::Store {
         by_name[name].sent_last_window = row["n"].as<long long>();
       }
     }
-    // Live leases only, as claim() and status count them.
+    // In flight = llmlb.live_leases, as claim() and status count it.
     for (const auto& row :
-         tx.exec("SELECT lease_model AS model, count(*) AS n FROM public.tasks"
-                 " WHERE lease_token IS NOT NULL AND lease_expires_at > clock_timestamp()"
-                 " GROUP BY lease_model")) {
+         tx.exec("SELECT model, count(*) AS n FROM llmlb.live_leases GROUP BY model")) {
       const auto name = row["model"].as<std::string>();
       if (by_name.count(name) != 0) {
         by_name[name].leased = row["n"].as<long long>();
