@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "llmlb/error.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::db {
 namespace {
@@ -42,27 +43,6 @@ util::Result<std::map<std::string, std::string>> parse(const std::string& connin
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && v[0] != '\0' ? std::string(v) : fallback;
-}
-
-std::string one_line(std::string text) {
-  std::string out;
-  out.reserve(text.size());
-  bool space = false;
-  for (char c : text) {
-    if (c == '\n' || c == '\r' || c == '\t') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) {
-      out += ' ';
-    }
-    space = false;
-    out += c;
-  }
-  while (!out.empty() && out.back() == ' ') {
-    out.pop_back();
-  }
-  return out;
 }
 
 void erase_all(std::string& text, const std::string& secret) {
@@ -116,7 +96,7 @@ std::string redact(const std::string& conninfo, std::string text) {
   if (const char* pw = std::getenv("PGPASSWORD"); pw != nullptr) {
     erase_all(text, pw);
   }
-  return one_line(std::move(text));
+  return util::sanitize(text);
 }
 
 std::unique_ptr<pqxx::connection> connect(const std::string& conninfo) {

@@ -21,7 +21,9 @@ util::Result<bool> check_conninfo(const std::string& conninfo);
 std::string describe_target(const std::string& conninfo);
 
 /// Removes every occurrence of the password held in `conninfo` (and of PGPASSWORD) from
-/// `text`, and folds it onto one line. Used on every database error before it is shown.
+/// `text`, and makes it one line with util::sanitize (control characters become spaces,
+/// blanks collapse, invalid UTF-8 becomes U+FFFD). Used on every database error before it is
+/// shown.
 std::string redact(const std::string& conninfo, std::string text);
 
 /// Opens a connection. Throws UsageError when `conninfo` is malformed and DatabaseError, in one
