@@ -13,19 +13,20 @@
 namespace llmlb::db {
 namespace {
 
-// $1: now (timestamptz text), $2: window in seconds. A lease is live while its token is set and
-// it has not expired; a task whose lease expired is waiting again (the next claim's sweep frees
-// it).
+// $1: now (timestamptz text), $2: window in seconds. In flight = the live leases: token set and
+// not expired at clock_timestamp(), the definition of the view llmlb.live_leases (the SQL
+// comments mark where the view can replace the inline predicate). A task whose lease expired is
+// waiting again (the next claim's sweep frees it).
 constexpr const char* kModelRows =
     "WITH l AS (SELECT lease_model AS model,"
-    "   count(*) FILTER (WHERE lease_expires_at > clock_timestamp()) AS in_flight,"  // =
-                                                                                     // llmlb.live_leases
+    "   count(*) FILTER (WHERE lease_expires_at > clock_timestamp()) AS in_flight,\n"
+    "   -- = llmlb.live_leases, with lease_token IS NOT NULL below\n"
     "   count(*) FILTER (WHERE leased_at > $1::timestamptz - $2 * interval '1 second') AS leased"
     "  FROM public.tasks WHERE lease_token IS NOT NULL AND lease_model IS NOT NULL GROUP BY 1),"
     " w AS (SELECT model, count(*) AS waiting FROM public.tasks"
     "  WHERE status = 'unsolved' AND model IS NOT NULL"
-    "  AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())"  // not in
-                                                                            // llmlb.live_leases
+    "  AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())\n"
+    "  -- = not in llmlb.live_leases\n"
     "  GROUP BY 1),"
     " c AS (SELECT model, count(*) AS sent FROM llmlb.calls"
     "  WHERE sent_at > $1::timestamptz - $2 * interval '1 second' GROUP BY 1),"
