@@ -38,10 +38,12 @@ util::Result<bool> check_model_name(const std::string& name);
 /// "invalid --rpm '-5': must be a number greater than 0".
 util::Result<ValidChange> validate(const LimitsChange& change);
 
-/// A fixed-width table for people, one header line and one line per model.
+/// A fixed-width table for people, one header line and one line per model: the configured
+/// columns (name, rpm, burst, max_inflight, enabled, preference, updated_at) only.
 std::string format_table(const std::vector<ModelLimits>& models);
 
-/// A JSON array of objects with the ModelLimits field names.
+/// A JSON array of objects with the keys name, rpm, burst, max_inflight, enabled, preference
+/// and updated_at (the configured columns of ModelRow; the load figures are left out).
 std::string format_json(const std::vector<ModelLimits>& models);
 
 }  // namespace llmlb::models
