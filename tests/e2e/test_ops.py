@@ -271,6 +271,31 @@ def test_status_on_empty_database_says_so(migrated):
     assert "no enabled model" in llmlb("status", db_url=migrated.url).stdout
 
 
+def test_status_and_limits_count_only_live_leases_as_in_flight(migrated):
+    """In flight = live leases (token set, not expired); a task whose lease expired is waiting
+    again. `limits list` reads the same per-model rows and keeps its own columns and order."""
+    set_limits(migrated.url, "mb", 60, preference=5)
+    set_limits(migrated.url, "ma", 60, preference=5)
+    ids = migrated.insert_tasks([f"t{i}" for i in range(4)], model="mb")
+    migrated.sql("UPDATE tasks SET lease_token = 1, lease_model = 'mb', leased_at = now(),"
+                 " lease_expires_at = now() + interval '1 hour' WHERE id = %s", (ids[0],))
+    migrated.sql("UPDATE tasks SET lease_token = 2, lease_model = 'mb',"
+                 " leased_at = now() - interval '2 hours',"
+                 " lease_expires_at = now() - interval '1 hour' WHERE id = %s", (ids[1],))
+    s = _status_json(migrated.url)
+    by_name = {m["name"]: m for m in s["models"]}
+    assert [m["name"] for m in s["models"]] == ["mb", "ma"]  # same preference: by id
+    assert by_name["mb"]["in_flight"] == 1 and by_name["mb"]["waiting"] == 3
+    assert by_name["mb"]["sent_last_window"] == 1  # the live lease taken just now
+    assert s["backlog"]["in_flight"] == 1 and s["backlog"]["expired_leases"] == 1
+    p = llmlb("limits", "list", "--json", db_url=migrated.url)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["name"] for r in rows] == ["ma", "mb"]  # same preference: by name
+    assert set(rows[0]) == {"name", "rpm", "burst", "max_inflight", "enabled", "preference",
+                            "updated_at"}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_status_watch_refreshes_until_signalled(migrated, tmp_path, sig):
     set_limits(migrated.url, "m0", 60)
