@@ -10,7 +10,7 @@
 #include <string>
 
 #include "llmlb/commands/commands.hpp"
-#include "llmlb/commands/ops.hpp"
+#include "llmlb/commands/operator.hpp"
 #include "llmlb/commands/work.hpp"
 #include "llmlb/error.hpp"
 

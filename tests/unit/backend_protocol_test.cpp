@@ -12,7 +12,6 @@ using llmlb::backend::decode_single;
 using llmlb::backend::encode_batch;
 using llmlb::backend::encode_single;
 using llmlb::backend::is_valid_utf8;
-using llmlb::backend::one_line;
 using llmlb::backend::Protocol;
 
 namespace {
@@ -246,18 +245,4 @@ TEST_CASE("protocol: decode_batch failures") {
   CHECK(error_of(R"({"results":{"0":"x"}})", 1) == "response has no array field 'results'");
   CHECK(error_of(R"({"results":["a","b"]})", 3) == "response has 2 results for 3 requests");
   CHECK(error_of(R"({"results":["a","b"]})", 1) == "response has 2 results for 1 requests");
-}
-
-TEST_CASE("protocol: one_line") {
-  CHECK(one_line("", 10).empty());
-  CHECK(one_line("  a\r\n\tb  \n", 10) == "a b");
-  CHECK(one_line("nul\0here"s, 20) == "nul here");
-  CHECK(one_line("abcdef", 3) == "abc...");
-  CHECK(one_line("abc", 3) == "abc");
-  CHECK(one_line("bad \xFF byte", 20) == "bad \xEF\xBF\xBD byte");
-  CHECK(one_line("\xC3\xA9\xC3\xA9\xC3\xA9", 2) == "\xC3\xA9\xC3\xA9...");
-  CHECK(one_line("a \xE2\x80\xA8 b", 10) == "a b");
-  const std::string cut = one_line(std::string(1000, '\xC3'), 200);
-  CHECK(is_valid_utf8(cut));
-  CHECK(cut.find('\0') == std::string::npos);
 }

@@ -9,19 +9,19 @@ namespace {
 Figures sample() {
   Figures f;
   f.unpinned_waiting = 100;
-  ModelFigures a;
-  a.model = "m0";
+  llmlb::db::ModelRow a;
+  a.name = "m0";
   a.configured = a.enabled = true;
   a.rpm = 60;
   a.max_inflight = 5;
   a.sent_last_window = 10;
-  a.leased = 4;
+  a.in_flight = 4;
   a.waiting = 7;
-  ModelFigures ghost;
-  ghost.model = "ghost";
+  llmlb::db::ModelRow ghost;
+  ghost.name = "ghost";
   ghost.waiting = 3;
-  ModelFigures off = a;
-  off.model = "off";
+  llmlb::db::ModelRow off = a;
+  off.name = "off";
   off.enabled = false;
   off.waiting = 2;
   f.models = {a, ghost, off};

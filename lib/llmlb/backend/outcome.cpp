@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "llmlb/util/text.hpp"
+
 namespace llmlb::backend {
 namespace {
 
@@ -21,7 +23,7 @@ Outcome failed(const http::Response& response, OutcomeKind kind, std::string err
 // "HTTP <status>" followed by the start of the body, if any.
 std::string http_error(const http::Response& response) {
   std::string text = "HTTP " + std::to_string(response.status);
-  std::string body = one_line(response.body, kBodyChars);
+  std::string body = util::sanitize(response.body, {util::Controls::one_line, kBodyChars});
   if (!body.empty()) {
     text += ": ";
     text += body;
@@ -37,7 +39,8 @@ std::optional<Outcome> call_failure(const http::Response& response) {
                         : response.timed_out      ? "timeout"
                         : response.connect_failed ? "connect"
                                                   : "transport";
-    std::string error = one_line(response.transport_error, kBodyChars);
+    std::string error =
+        util::sanitize(response.transport_error, {util::Controls::one_line, kBodyChars});
     if (error.empty()) {
       error = "transport error";
     }

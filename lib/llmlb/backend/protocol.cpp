@@ -8,56 +8,10 @@
 #include <cstdint>
 #include <limits>
 
+#include "llmlb/util/text.hpp"
+
 namespace llmlb::backend {
 namespace {
-
-// Decodes the code point starting at text[i] and advances i past it. Returns -1 for a byte
-// that does not start a well-formed sequence (i then moves by one byte).
-std::int32_t next_code_point(std::string_view text, std::size_t& i) noexcept {
-  const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
-  const unsigned lead = byte(i);
-  if (lead < 0x80) {
-    ++i;
-    return static_cast<std::int32_t>(lead);
-  }
-  std::size_t length = 0;
-  std::uint32_t cp = 0;
-  std::uint32_t smallest = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-    cp = lead & 0x1Fu;
-    smallest = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    cp = lead & 0x0Fu;
-    smallest = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    cp = lead & 0x07u;
-    smallest = 0x10000;
-  } else {
-    ++i;
-    return -1;
-  }
-  if (text.size() - i < length) {
-    ++i;
-    return -1;
-  }
-  for (std::size_t k = 1; k < length; ++k) {
-    const unsigned next = byte(i + k);
-    if ((next & 0xC0u) != 0x80u) {
-      ++i;
-      return -1;
-    }
-    cp = (cp << 6) | (next & 0x3Fu);
-  }
-  if (cp < smallest || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++i;
-    return -1;
-  }
-  i += length;
-  return static_cast<std::int32_t>(cp);
-}
 
 // A RapidJSON output stream appending to a std::string.
 class StringOutput {
@@ -168,7 +122,7 @@ constexpr std::size_t kErrorChars = 200;
 
 // A configured field name as it may appear in a one-line message.
 std::string name_of(const std::string& field) {
-  return one_line(field, 64);
+  return util::sanitize(field, {util::Controls::one_line, 64});
 }
 
 }  // namespace
@@ -181,45 +135,11 @@ bool is_valid_utf8(std::string_view text) noexcept {
       ++i;
       continue;
     }
-    if (next_code_point(text, i) < 0) {
+    if (util::next_code_point(text, i) < 0) {
       return false;
     }
   }
   return true;
-}
-
-std::string one_line(std::string_view text, std::size_t max_chars) {
-  std::string out;
-  out.reserve(std::min(text.size(), max_chars * 4) + 3);
-  std::size_t chars = 0;
-  bool pending_blank = false;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const std::size_t start = i;
-    const std::int32_t cp = next_code_point(text, i);
-    const bool blank = cp == ' ' || (cp >= 0 && cp < 0x20) || (cp >= 0x7F && cp < 0xA0) ||
-                       cp == 0x2028 || cp == 0x2029;
-    if (blank) {
-      pending_blank = !out.empty();
-      continue;
-    }
-    if (chars + (pending_blank ? 1 : 0) >= max_chars) {
-      out += "...";
-      return out;
-    }
-    if (pending_blank) {
-      out += ' ';
-      ++chars;
-      pending_blank = false;
-    }
-    if (cp < 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-    } else {
-      out.append(text.substr(start, i - start));
-    }
-    ++chars;
-  }
-  return out;
 }
 
 util::Result<std::string> encode_single(const Protocol& protocol, std::string_view model,
@@ -283,7 +203,8 @@ util::Result<std::string> decode_single(const Protocol& protocol, std::string_vi
     if (answer == nullptr && error != nullptr && error->IsString()) {
       return util::fail(
           "backend reported an error: " +
-          one_line(std::string_view(error->GetString(), error->GetStringLength()), kErrorChars));
+          util::sanitize(std::string_view(error->GetString(), error->GetStringLength()),
+                         {util::Controls::one_line, kErrorChars}));
     }
     return util::fail("response has no string field '" + name_of(protocol.answer_field) + "'");
   }
@@ -320,8 +241,8 @@ util::Result<std::vector<ItemResult>> decode_batch(const Protocol& protocol, std
       item.ok = text.ok();
       item.text = text.ok() ? std::move(text).value() : text.error();
     } else if (error != nullptr && error->IsString()) {
-      item.text =
-          one_line(std::string_view(error->GetString(), error->GetStringLength()), kErrorChars);
+      item.text = util::sanitize(std::string_view(error->GetString(), error->GetStringLength()),
+                                 {util::Controls::one_line, kErrorChars});
       if (item.text.empty()) {
         item.text = "backend reported an empty error";
       }

@@ -37,12 +37,6 @@ struct Protocol {
 /// code point above U+10FFFF). NUL bytes are well-formed.
 bool is_valid_utf8(std::string_view text) noexcept;
 
-/// `text` made safe for one log line or a tasks.last_error value: invalid UTF-8 becomes U+FFFD,
-/// control characters (NUL, CR, LF, tab, ...) become spaces, runs of blanks collapse to one,
-/// ends are trimmed, and only the first `max_chars` code points are kept ("..." is appended
-/// when something was cut). The result is valid UTF-8 without NUL.
-std::string one_line(std::string_view text, std::size_t max_chars);
-
 /// The single-call request body {"<model>": model, "<prompt>": prompt}. Strings are escaped
 /// exactly (quotes, backslashes, control characters; other characters are copied as UTF-8).
 /// Fails, naming the culprit but not quoting it, if model, prompt or a field name is not valid

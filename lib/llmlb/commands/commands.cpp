@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <pqxx/pqxx>
 
-#include "llmlb/db/connection.hpp"
+#include "llmlb/db/conninfo.hpp"
 #include "llmlb/db/migrations.hpp"
+#include "llmlb/db/queries/models.hpp"
+#include "llmlb/db/queries/tasks.hpp"
+#include "llmlb/db/session.hpp"
 #include "llmlb/enqueue/jsonl.hpp"
 #include "llmlb/error.hpp"
 #include "llmlb/models/limits.hpp"
@@ -16,8 +18,8 @@
 namespace llmlb::commands {
 
 int migrate(const Globals& g) {
-  auto conn = db::connect(g.database_url);
-  const auto report = db::migrate(*conn);
+  db::Session session(g.database_url);
+  const auto report = db::migrate(session);
   if (report.applied.empty() && report.functions_applied.empty()) {
     std::cout << fmt::format("llmlb: schema is up to date ({} migrations, {} function files)\n",
                              report.already, report.functions_current);
@@ -43,17 +45,17 @@ int limits_set(const Globals& g, const LimitsSetArgs& args) {
   if (!valid) {
     throw UsageError(valid.error());
   }
-  auto conn = db::connect(g.database_url);
-  db::require_current_schema(*conn);
-  const auto stored = models::apply(*conn, valid.value());
+  auto session = db::open_checked(g.database_url);
+  const auto stored = db::store_limits(session, valid.value());
   std::cout << models::format_table({stored});
   return kExitOk;
 }
 
 int limits_list(const Globals& g, bool json) {
-  auto conn = db::connect(g.database_url);
-  db::require_current_schema(*conn);
-  const auto all = models::list(*conn);
+  auto session = db::open_checked(g.database_url);
+  db::ModelRowQuery query;
+  query.order = db::ModelRowQuery::Order::preference_then_name;
+  const auto all = db::read_model_rows(session, query);
   std::cout << (json ? models::format_json(all) : models::format_table(all));
   return kExitOk;
 }
@@ -85,9 +87,8 @@ int enqueue(const Globals& g, const EnqueueArgs& args) {
         "one(s))",
         parsed.errors.size(), source, parsed.tasks.size()));
   }
-  auto conn = db::connect(g.database_url);
-  db::require_current_schema(*conn);
-  const auto n = enqueue::insert(*conn, parsed.tasks);
+  auto session = db::open_checked(g.database_url);
+  const auto n = db::insert_tasks(session, parsed.tasks);
   std::cout << fmt::format("llmlb: enqueued {} task(s) from {}{}\n", n, source,
                            parsed.errors.empty()
                                ? std::string()

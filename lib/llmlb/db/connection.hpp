@@ -1,28 +1,15 @@
 // Opening PostgreSQL connections, with errors that name the target but never the password.
+// Outside lib/llmlb/db/, use db::Session (session.hpp) rather than a raw connection.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "llmlb/util/result.hpp"
+#include "llmlb/db/conninfo.hpp"
 
 #include <pqxx/connection>
 
 namespace llmlb::db {
-
-/// Checks that `conninfo` (a postgresql:// URL or key=value string; empty means libpq's
-/// defaults) is well formed. Returns a failure whose message never repeats the string itself,
-/// since it may hold a password.
-util::Result<bool> check_conninfo(const std::string& conninfo);
-
-/// Describes where `conninfo` points, for messages: `database "d" on host "h" port 5432 as
-/// user "u"`, filling gaps from PGHOST/PGPORT/PGDATABASE/PGUSER. Never includes the password.
-/// A malformed string yields "the configured database".
-std::string describe_target(const std::string& conninfo);
-
-/// Removes every occurrence of the password held in `conninfo` (and of PGPASSWORD) from
-/// `text`, and folds it onto one line. Used on every database error before it is shown.
-std::string redact(const std::string& conninfo, std::string text);
 
 /// Opens a connection. Throws UsageError when `conninfo` is malformed and DatabaseError, in one
 /// line naming the target and libpq's reason, when the server cannot be reached or refuses.

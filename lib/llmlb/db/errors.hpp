@@ -1,31 +1,43 @@
-// libpqxx errors, translated into llmlb's error hierarchy in one place.
+// The one place where a failed database operation becomes an llmlb error.
 #pragma once
 
 #include <exception>
-#include <string_view>
+#include <string>
+#include <type_traits>
+#include <utility>
 
 #include "llmlb/error.hpp"
 
 namespace llmlb::db {
 
-/// True when `e` means the connection is gone or the server cannot serve it for now: a broken
-/// connection, an in-doubt commit, SQLSTATE class 08 (connection), 57P (operator intervention:
-/// shutdown, restart) or 53300 (too many connections).
-bool is_connection_error(const std::exception& e) noexcept;
+/// True when `failure` means the connection is gone or the server cannot serve it for now: a
+/// broken connection, an in-doubt commit, SQLSTATE class 08 (connection), 57P (shutdown,
+/// restart) or 53300 (too many connections).
+bool is_connection_error(const std::exception& failure) noexcept;
 
-/// Call only inside a catch block that caught `e`. Throws the llmlb error for `e`, raised while
-/// doing `what` (e.g. "claim"): `e` itself when it
-/// already is an llmlb::Error, DatabaseUnavailable for a connection error, else DatabaseError.
-/// The message is one line: "<what> failed: <first line of e.what()>".
-[[noreturn]] void rethrow_translated(std::string_view what, const std::exception& e);
+/// Throws "<context>: <first line of failure.what()>" as DatabaseUnavailable when
+/// is_connection_error(failure) (the operation may succeed on a new connection), else as
+/// DatabaseError.
+[[noreturn]] void throw_database_error(const std::string& context, const std::exception& failure);
 
-/// Runs `op` and returns its result; any exception is translated by rethrow_translated.
-template <typename Op>
-auto guarded(std::string_view what, Op&& op) -> decltype(op()) {
+/// Runs `op()` and returns what it returns. An llmlb::Error (UsageError, DatabaseError, ...)
+/// thrown by `op` passes through unchanged; any other std::exception (libpqxx's errors, a
+/// broken connection, std::bad_alloc) is translated exactly once by throw_database_error.
+/// `context` is a string, or a callable returning one that is called only on failure (so that
+/// it can say how far the operation got, e.g. "prune failed after deleting 3 call(s)"). Example:
+///     return db::translate_errors("cannot read model limits", [&] { ...queries... });
+template <class Context, class Op>
+auto translate_errors(Context&& context, Op&& op) -> decltype(std::forward<Op>(op)()) {
   try {
-    return op();
+    return std::forward<Op>(op)();
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
-    rethrow_translated(what, e);
+    if constexpr (std::is_invocable_v<Context&>) {
+      throw_database_error(context(), e);
+    } else {
+      throw_database_error(std::string(context), e);
+    }
   }
 }
 

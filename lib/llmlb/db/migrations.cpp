@@ -1,5 +1,7 @@
 #include "llmlb/db/migrations.hpp"
 
+#include "llmlb/db/session_impl.hpp"
+
 #include <fmt/format.h>
 #include <map>
 #include <optional>
@@ -111,7 +113,8 @@ Pending read_pending(pqxx::connection& connection) {
 
 }  // namespace
 
-MigrateReport migrate(pqxx::connection& connection) {
+MigrateReport migrate(Session& session) {
+  auto& connection = connection_of(session);
   MigrateReport report;
   std::string current = "(setup)";
   try {
@@ -166,13 +169,15 @@ MigrateReport migrate(pqxx::connection& connection) {
   return report;
 }
 
-std::vector<std::string> pending_migrations(pqxx::connection& connection) {
+std::vector<std::string> pending_migrations(Session& session) {
+  auto& connection = connection_of(session);
   auto p = read_pending(connection);
   p.versioned.insert(p.versioned.end(), p.functions.begin(), p.functions.end());
   return p.versioned;
 }
 
-void require_current_schema(pqxx::connection& connection) {
+void require_current_schema(Session& session) {
+  auto& connection = connection_of(session);
   const auto p = read_pending(connection);
   if (p.versioned.empty() && p.functions.empty()) {
     return;

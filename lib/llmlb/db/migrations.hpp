@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include <pqxx/connection>
+#include "llmlb/db/session.hpp"
 
 namespace llmlb::db {
 
@@ -49,17 +49,17 @@ struct MigrateReport {
 /// Throws DatabaseError (with the failing file's name) if any statement fails; then nothing is
 /// applied. Throws RuntimeError if the ledger records a versioned migration or a function file
 /// this binary does not know (a newer llmlb migrated the database).
-MigrateReport migrate(pqxx::connection& connection);
+MigrateReport migrate(Session& session);
 
 /// Names of the versioned migrations the database lacks and of the function files whose recorded
 /// checksum differs from this binary's. Empty when the schema is current. Throws DatabaseError on
 /// a query failure.
-std::vector<std::string> pending_migrations(pqxx::connection& connection);
+std::vector<std::string> pending_migrations(Session& session);
 
 /// Throws UsageError (exit 2) with one line saying what to do when the database has no llmlb
 /// schema at all ("... has no llmlb schema; run `llmlb migrate` first") or when migrations or
 /// function files are pending. Throws DatabaseError when the check itself fails. Every command but
 /// migrate calls it: one query, no transaction.
-void require_current_schema(pqxx::connection& connection);
+void require_current_schema(Session& session);
 
 }  // namespace llmlb::db

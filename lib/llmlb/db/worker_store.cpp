@@ -2,13 +2,13 @@
 
 #include <unistd.h>
 
-#include <map>
 #include <pqxx/pqxx>
 
-#include "llmlb/db/connection.hpp"
 #include "llmlb/db/errors.hpp"
 #include "llmlb/db/migrations.hpp"
 #include "llmlb/db/params.hpp"
+#include "llmlb/db/queries/models_sql.hpp"
+#include "llmlb/db/session_impl.hpp"
 #include "llmlb/db/worker_codec.hpp"
 
 namespace llmlb::db {
@@ -30,16 +30,14 @@ class PgWorkerStore final : public work::Store {
   }
 
   void reconnect() override {
-    conn_.reset();
+    session_.reset();
     open();
   }
 
-  void require_current_schema() override {
-    guarded("schema check", [&] { db::require_current_schema(*conn_); });
-  }
+  void require_current_schema() override { db::require_current_schema(*session_); }
 
   work::ClaimResult claim(const work::ClaimRequest& q) override {
-    return guarded("claim", [&] {
+    return translate_errors("claim failed", [&] {
       pqxx::nontransaction tx(*conn_);
       const auto array = text_array(q.models);
       const auto rows =
@@ -72,7 +70,7 @@ class PgWorkerStore final : public work::Store {
   }
 
   int sweep_if_due() override {
-    return guarded("sweep", [&] {
+    return translate_errors("sweep failed", [&] {
       pqxx::nontransaction tx(*conn_);
       return tx.exec_prepared("sweep")[0][0].as<int>();
     });
@@ -80,7 +78,7 @@ class PgWorkerStore final : public work::Store {
 
   work::WriteCounts complete(const std::vector<work::TaskResult>& results,
                              int max_attempts) override {
-    return guarded("write-back", [&] {
+    return translate_errors("write-back failed", [&] {
       pqxx::nontransaction tx(*conn_);
       const auto r =
           tx.exec_prepared("complete", worker_id_, encode_results(results), max_attempts)[0];
@@ -95,14 +93,14 @@ class PgWorkerStore final : public work::Store {
   }
 
   void note_rate_limited(const std::string& model, double retry_after_seconds, int count) override {
-    guarded("cooldown", [&] {
+    translate_errors("cooldown failed", [&] {
       pqxx::nontransaction tx(*conn_);
       tx.exec_prepared("rate_limited", model, retry_after_seconds, count);
     });
   }
 
   int renew(const std::vector<std::int64_t>& task_ids, double lease_seconds) override {
-    return guarded("lease renewal", [&] {
+    return translate_errors("lease renewal failed", [&] {
       pqxx::nontransaction tx(*conn_);
       return tx.exec_prepared("renew", worker_id_, array_literal(task_ids), lease_seconds)[0][0]
           .as<int>();
@@ -110,7 +108,7 @@ class PgWorkerStore final : public work::Store {
   }
 
   void heartbeat(const work::Heartbeat& b) override {
-    guarded("heartbeat", [&] {
+    translate_errors("heartbeat failed", [&] {
       pqxx::nontransaction tx(*conn_);
       tx.exec_prepared("heartbeat", worker_id_, host_, static_cast<int>(::getpid()),
                        std::string(LLMLB_VERSION), b.in_flight, b.solved, b.failed, b.stopped);
@@ -118,7 +116,7 @@ class PgWorkerStore final : public work::Store {
   }
 
   bool has_pending_work(const std::vector<std::string>& models) override {
-    return guarded("until-empty check", [&] {
+    return translate_errors("until-empty check failed", [&] {
       pqxx::nontransaction tx(*conn_);
       const auto array = text_array(models);
       return tx.exec_prepared("pending_work", nullable(array))[0][0].as<bool>();
@@ -126,13 +124,14 @@ class PgWorkerStore final : public work::Store {
   }
 
   work::Figures figures(double window_seconds) override {
-    return guarded("progress", [&] { return read_figures(window_seconds); });
+    return translate_errors("progress failed", [&] { return read_figures(window_seconds); });
   }
 
  private:
   void open() {
-    conn_ = connect(conninfo_);
-    guarded("preparing statements", [&] { prepare(); });
+    session_ = std::make_unique<Session>(conninfo_);
+    conn_ = &connection_of(*session_);
+    translate_errors("preparing statements failed", [&] { prepare(); });
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     host_ = host;
@@ -169,65 +168,22 @@ class PgWorkerStore final : public work::Store {
   work::Figures read_figures(double window_seconds) {
     pqxx::read_transaction tx(*conn_);
     work::Figures f;
-    std::map<std::string, work::ModelFigures> by_name;
-    std::vector<std::string> order;
-    for (const auto& row : tx.exec("SELECT name, enabled, rpm, max_inflight FROM llmlb.models"
-                                   " ORDER BY preference, id")) {
-      work::ModelFigures m;
-      m.model = row["name"].as<std::string>();
-      m.configured = true;
-      m.enabled = row["enabled"].as<bool>();
-      m.rpm = row["rpm"].as<double>();
-      m.max_inflight = row["max_inflight"].as<int>();
-      order.push_back(m.model);
-      by_name[m.model] = m;
-    }
-    for (const auto& row :
-         tx.exec("SELECT model, count(*) FILTER (WHERE lease_token IS NULL) AS waiting"
-                 " FROM public.tasks WHERE status = 'unsolved' GROUP BY model")) {
-      if (row["model"].is_null()) {
-        f.unpinned_waiting = row["waiting"].as<long long>();
-        continue;
-      }
-      const auto name = row["model"].as<std::string>();
-      if (by_name.count(name) == 0) {
-        order.push_back(name);
-        by_name[name].model = name;
-      }
-      by_name[name].waiting = row["waiting"].as<long long>();
-    }
-    for (const auto& row : tx.exec_params(
-             "SELECT model, sum(n)::bigint AS n FROM ("
-             " SELECT model, count(*) AS n FROM llmlb.calls"
-             "  WHERE sent_at > clock_timestamp() - $1 * interval '1 second' GROUP BY model"
-             " UNION ALL"
-             " SELECT lease_model, count(*) FROM public.tasks WHERE lease_token IS NOT NULL"
-             "  AND leased_at > clock_timestamp() - $1 * interval '1 second' GROUP BY lease_model"
-             ") s GROUP BY model",
-             window_seconds)) {
-      const auto name = row["model"].as<std::string>();
-      if (by_name.count(name) != 0) {
-        by_name[name].sent_last_window = row["n"].as<long long>();
-      }
-    }
-    // In flight = llmlb.live_leases, as claim() and status count it.
-    for (const auto& row :
-         tx.exec("SELECT model, count(*) AS n FROM llmlb.live_leases GROUP BY model")) {
-      const auto name = row["model"].as<std::string>();
-      if (by_name.count(name) != 0) {
-        by_name[name].leased = row["n"].as<long long>();
-      }
-    }
-    for (const auto& name : order) {
-      f.models.push_back(by_name[name]);
-    }
+    const auto now = tx.exec("SELECT clock_timestamp()::text")[0][0].as<std::string>();
+    f.models =
+        read_model_rows(tx, {ModelRowQuery::Order::preference_then_id, true, window_seconds}, now);
+    f.unpinned_waiting =
+        tx.exec(
+              "SELECT count(*) FROM public.tasks WHERE status = 'unsolved' AND model IS NULL"
+              " AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())")[0][0]
+            .as<long long>();
     return f;
   }
 
   std::string conninfo_;
   std::string worker_id_;
   std::string host_;
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<Session> session_;
+  pqxx::connection* conn_ = nullptr;  // session_'s connection
 };
 
 }  // namespace

@@ -3,14 +3,10 @@
 #include <fmt/format.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include <cctype>
 #include <limits>
-#include <pqxx/pqxx>
 
-#include "llmlb/error.hpp"
 #include "llmlb/models/limits.hpp"
-#include "llmlb/util/text.hpp"
 
 namespace llmlb::enqueue {
 namespace {
@@ -99,48 +95,6 @@ Parsed parse_stream(std::istream& in) {
     }
   }
   return out;
-}
-
-std::size_t insert(pqxx::connection& connection, const std::vector<TaskInput>& tasks) {
-  constexpr std::size_t kBatch = 1000;
-  std::size_t inserted = 0;
-  try {
-    pqxx::work tx(connection);
-    for (std::size_t start = 0; start < tasks.size(); start += kBatch) {
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      w.StartArray();
-      for (std::size_t i = start; i < std::min(tasks.size(), start + kBatch); ++i) {
-        const auto& t = tasks[i];
-        w.StartObject();
-        w.Key("prompt");
-        w.String(t.prompt.data(), static_cast<rapidjson::SizeType>(t.prompt.size()));
-        w.Key("model");
-        if (t.model) {
-          w.String(t.model->data(), static_cast<rapidjson::SizeType>(t.model->size()));
-        } else {
-          w.Null();
-        }
-        w.Key("priority");
-        w.Int(t.priority);
-        w.EndObject();
-      }
-      w.EndArray();
-      const auto r = tx.exec_params(
-          "WITH ins AS (INSERT INTO public.tasks (prompt, model, priority)"
-          " SELECT x.prompt, x.model, x.priority"
-          " FROM json_to_recordset($1::json) AS x(prompt text, model text, priority integer)"
-          " RETURNING 1) SELECT count(*) FROM ins",
-          std::string(buf.GetString(), buf.GetSize()));
-      inserted += r[0][0].as<std::size_t>();
-    }
-    tx.commit();
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    throw DatabaseError(
-        fmt::format("cannot insert tasks, none were inserted: {}", util::first_line(why)));
-  }
-  return inserted;
 }
 
 }  // namespace llmlb::enqueue

@@ -10,8 +10,6 @@
 
 #include "llmlb/util/result.hpp"
 
-#include <pqxx/connection>
-
 namespace llmlb::enqueue {
 
 /// One task to insert.
@@ -41,9 +39,5 @@ struct Parsed {
 
 /// Reads the whole stream. Never throws on content; all problems land in `errors`.
 Parsed parse_stream(std::istream& in);
-
-/// Inserts `tasks` into public.tasks in one transaction (all or nothing), in batches of one
-/// statement each. Returns how many were inserted. Throws DatabaseError.
-std::size_t insert(pqxx::connection& connection, const std::vector<TaskInput>& tasks);
 
 }  // namespace llmlb::enqueue

@@ -11,6 +11,7 @@
 
 #include "llmlb/error.hpp"
 #include "llmlb/http/curl_handles.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::http {
 namespace {
@@ -109,17 +110,6 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     t->retry_after_s = parse_retry_after(line.substr(kRetryAfter.size()), std::time(nullptr));
   }
   return n;
-}
-
-// Replaces control characters with spaces and trims, so a message fits on one line.
-std::string one_line(std::string_view text) {
-  std::string out(trim(text));
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      c = ' ';
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -245,7 +235,7 @@ struct Client::Impl {
   void describe_failure(CURLcode code, const Transfer& t, Response& r) const {
     long os_errno = 0;
     curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
-    const std::string detail = one_line(t.errbuf);
+    const std::string detail = util::sanitize(t.errbuf);
     std::string message;
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT:
@@ -309,7 +299,7 @@ struct Client::Impl {
         message = std::string(curl_easy_strerror(code)) + (detail.empty() ? "" : ": " + detail);
         break;
     }
-    r.transport_error = redact(one_line(message));
+    r.transport_error = redact(util::sanitize(message));
   }
 
   Response make_response(Transfer& t, CURLcode code) const {

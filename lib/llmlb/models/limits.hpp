@@ -1,27 +1,20 @@
 // Model limits: the per-model rate (rpm, burst), concurrency (max_inflight), switch and
-// preference kept in llmlb.models. Every running worker reads them on every claim.
+// preference kept in llmlb.models. Every running worker reads them on every claim. This unit
+// validates changes and formats rows; db/queries/models.hpp reads and stores them.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "llmlb/db/model_row.hpp"
 #include "llmlb/util/result.hpp"
-
-#include <pqxx/connection>
 
 namespace llmlb::models {
 
-/// One model's configured limits, as stored.
-struct ModelLimits {
-  std::string name;
-  double rpm = 0;        ///< target requests per minute, > 0
-  int burst = 1;         ///< token-bucket depth, >= 1
-  int max_inflight = 1;  ///< live leases allowed at once, >= 1
-  bool enabled = true;
-  int preference = 100;    ///< lower is filled first with unpinned tasks
-  std::string updated_at;  ///< database time of the last change, ISO 8601
-};
+/// One model's configured limits, as stored: the shared per-model row (db/model_row.hpp), of
+/// which `limits` shows the configuration columns.
+using ModelLimits = db::ModelRow;
 
 /// A requested change: unset fields keep their stored value (or a default for a new model).
 struct LimitsChange {
@@ -45,18 +38,12 @@ util::Result<bool> check_model_name(const std::string& name);
 /// "invalid --rpm '-5': must be a number greater than 0".
 util::Result<ValidChange> validate(const LimitsChange& change);
 
-/// Creates or updates one model in a single transaction and returns the stored row. A new
-/// model needs rpm (UsageError otherwise); its burst defaults to one second of rpm (at least 1)
-/// and its max_inflight to 50. Throws DatabaseError on database failures.
-ModelLimits apply(pqxx::connection& connection, const ValidChange& change);
-
-/// Every configured model, by preference then name. Throws DatabaseError.
-std::vector<ModelLimits> list(pqxx::connection& connection);
-
-/// A fixed-width table for people, one header line and one line per model.
+/// A fixed-width table for people, one header line and one line per model: the configured
+/// columns (name, rpm, burst, max_inflight, enabled, preference, updated_at) only.
 std::string format_table(const std::vector<ModelLimits>& models);
 
-/// A JSON array of objects with the ModelLimits field names.
+/// A JSON array of objects with the keys name, rpm, burst, max_inflight, enabled, preference
+/// and updated_at (the configured columns of ModelRow; the load figures are left out).
 std::string format_json(const std::vector<ModelLimits>& models);
 
 }  // namespace llmlb::models

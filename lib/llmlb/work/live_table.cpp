@@ -1,5 +1,7 @@
 #include "llmlb/work/live_table.hpp"
 
+#include "llmlb/util/text.hpp"
+
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -10,7 +12,7 @@ namespace llmlb::work {
 std::string render_table(const Totals& t, const Figures& f, double window_seconds) {
   std::size_t width = 5;
   for (const auto& m : f.models) {
-    width = std::max(width, m.model.size());
+    width = std::max(width, util::sanitize(m.name, {util::Controls::mark}).size());
   }
   const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
   std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n", "MODEL", width,
@@ -19,13 +21,15 @@ std::string render_table(const Totals& t, const Figures& f, double window_second
     const double rate = static_cast<double>(m.sent_last_window) * per_minute;
     std::string state = !m.configured ? "not configured" : (!m.enabled ? "disabled" : "serving");
     if (!m.configured || !m.enabled) {
-      out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n", m.model, width, "-",
-                         "-", "-", "-", m.waiting, state);
+      out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n",
+                         util::sanitize(m.name, {util::Controls::mark}), width, "-", "-", "-", "-",
+                         m.waiting, state);
       continue;
     }
-    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n", m.model, width,
-                       rate, m.rpm, m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
-                       fmt::format("{}/{}", m.leased, m.max_inflight), m.waiting, state);
+    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n",
+                       util::sanitize(m.name, {util::Controls::mark}), width, rate, m.rpm,
+                       m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
+                       fmt::format("{}/{}", m.in_flight, m.max_inflight), m.waiting, state);
   }
   out += fmt::format(
       "this process: solved {}  failed {}  retried {}  in flight {}  | backlog {} ({} unpinned)\n",

@@ -1,5 +1,7 @@
 #include "llmlb/work/progress.hpp"
 
+#include "llmlb/util/text.hpp"
+
 #include <fmt/format.h>
 
 namespace llmlb::work {
@@ -20,13 +22,13 @@ std::string format_progress(const Totals& t, const Figures& f, double window_sec
   for (const auto& m : f.models) {
     if (!m.configured || !m.enabled) {
       if (m.waiting > 0) {
-        stuck += fmt::format(" {}={} ({})", m.model, m.waiting,
+        stuck += fmt::format(" {}={} ({})", util::sanitize(m.name), m.waiting,
                              m.configured ? "disabled" : "not configured");
       }
       continue;
     }
-    line += fmt::format(" | {} {:.0f}/{:.0f}rpm {}/{} inflight", m.model,
-                        static_cast<double>(m.sent_last_window) * per_minute, m.rpm, m.leased,
+    line += fmt::format(" | {} {:.0f}/{:.0f}rpm {}/{} inflight", util::sanitize(m.name),
+                        static_cast<double>(m.sent_last_window) * per_minute, m.rpm, m.in_flight,
                         m.max_inflight);
   }
   if (!stuck.empty()) {

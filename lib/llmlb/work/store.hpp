@@ -8,26 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "llmlb/db/model_row.hpp"
 #include "llmlb/work/lease.hpp"
 #include "llmlb/work/result.hpp"
 
 namespace llmlb::work {
 
-/// Per-model figures for a progress line.
-struct ModelFigures {
-  std::string model;
-  bool configured = false, enabled = false;
-  double rpm = 0;
-  int max_inflight = 0;
-  long long sent_last_window = 0;  ///< calls sent (finished or in flight) in the window
-  long long waiting = 0;           ///< unsolved tasks pinned to this model, not leased
-  long long leased = 0;            ///< live leases on this model (all processes)
-};
-
 /// Backlog and per-model figures for a progress line.
 struct Figures {
   long long unpinned_waiting = 0;
-  std::vector<ModelFigures> models;  ///< configured models, then unconfigured pinned names
+  /// db::read_model_rows() with include_unconfigured: configured models in preference order,
+  /// then names that waiting tasks are pinned to but that have no configuration.
+  std::vector<db::ModelRow> models;
 };
 
 /// A claim's parameters.

@@ -1,0 +1,32 @@
+// db::ModelRow: the one per-model row of llmlb, read by db::read_model_rows()
+// (db/queries/models.hpp). `limits list` prints it, `status` and `report` extend it with their
+// own figures (latency, outcomes); the worker's progress line can use it too.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace llmlb::db {
+
+/// One model as llmlb sees it now: its configured limits (llmlb.models), its quota state
+/// (llmlb.quota) and its current load (public.tasks, llmlb.calls). A name that waiting tasks are
+/// pinned to but that has no configuration can appear too (configured = false; then limits,
+/// switch, preference and updated_at keep their defaults below).
+struct ModelRow {
+  std::string name;
+  bool configured = false;  ///< a row of llmlb.models exists
+  bool enabled = false;
+  double rpm = 0;          ///< target requests per minute
+  int burst = 0;           ///< token-bucket depth
+  int max_inflight = 0;    ///< live leases allowed at once, all processes
+  int preference = 0;      ///< lower is filled first with unpinned tasks
+  std::string updated_at;  ///< database time of the last limits change, ISO 8601 UTC
+  std::optional<double> cooldown_seconds;  ///< left of a 429 cooldown; unset when none runs
+  double rate_factor = 1;                  ///< llmlb.effective_factor now (1 = full rate)
+  long long rate_limited_total = 0;        ///< 429 answers counted by llmlb.quota
+  long long in_flight = 0;  ///< live leases on this model (pinned or not): = llmlb.live_leases
+  long long waiting = 0;    ///< unsolved tasks pinned to this model and not in flight
+  long long sent_last_window = 0;  ///< calls sent + leases taken in the query's window
+};
+
+}  // namespace llmlb::db

@@ -1,0 +1,55 @@
+#include "llmlb/db/queries/calls.hpp"
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "llmlb/db/errors.hpp"
+#include "llmlb/db/session_impl.hpp"
+
+namespace llmlb::db {
+
+PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, int batch_size,
+                        bool dry_run) {
+  PruneResult result;
+  auto context = [&] {
+    return fmt::format("prune failed after deleting {} call(s)", result.deleted);
+  };
+  translate_errors(context, [&] {
+    pqxx::connection& connection = connection_of(session);
+    std::string cutoff;
+    {
+      pqxx::nontransaction tx(connection);
+      const auto r = tx.exec_params(
+          "SELECT t::text, to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+          " FROM (SELECT clock_timestamp() - $1 * interval '1 millisecond' AS t) x",
+          static_cast<double>(older_than.count()));
+      cutoff = r[0][0].as<std::string>();
+      result.cutoff = r[0][1].as<std::string>();
+      if (dry_run) {
+        result.deleted =
+            tx.exec_params("SELECT count(*) FROM llmlb.calls WHERE sent_at < $1::timestamptz",
+                           cutoff)[0][0]
+                .as<long long>();
+        return;
+      }
+    }
+    for (;;) {
+      pqxx::work tx(connection);
+      const auto n = tx.exec_params(
+                           "WITH d AS (DELETE FROM llmlb.calls WHERE id IN ("
+                           "  SELECT id FROM llmlb.calls WHERE sent_at < $1::timestamptz"
+                           "  ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+                           " SELECT count(*) FROM d",
+                           cutoff, batch_size)[0][0]
+                         .as<long long>();
+      tx.commit();
+      result.deleted += n;
+      if (n < batch_size) {
+        break;
+      }
+    }
+  });
+  return result;
+}
+
+}  // namespace llmlb::db

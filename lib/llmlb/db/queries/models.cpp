@@ -1,0 +1,150 @@
+#include "llmlb/db/queries/models.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
+#include <pqxx/pqxx>
+
+#include "llmlb/db/errors.hpp"
+#include "llmlb/db/params.hpp"
+#include "llmlb/db/queries/models_sql.hpp"
+#include "llmlb/db/session_impl.hpp"
+
+namespace llmlb::db {
+namespace {
+
+// $1: now (timestamptz text), $2: window in seconds. In flight = the view llmlb.live_leases
+// (token set, not expired at clock_timestamp()). A task whose lease expired is waiting again
+// (the next claim's sweep frees it).
+constexpr const char* kModelRows =
+    "WITH i AS (SELECT model, count(*) AS in_flight FROM llmlb.live_leases GROUP BY 1),"
+    " l AS (SELECT lease_model AS model,"
+    "   count(*) FILTER (WHERE leased_at > $1::timestamptz - $2 * interval '1 second') AS leased"
+    "  FROM public.tasks WHERE lease_token IS NOT NULL AND lease_model IS NOT NULL GROUP BY 1),"
+    " w AS (SELECT model, count(*) AS waiting FROM public.tasks"
+    "  WHERE status = 'unsolved' AND model IS NOT NULL"
+    "  AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())\n"
+    "  -- = not in llmlb.live_leases\n"
+    "  GROUP BY 1),"
+    " c AS (SELECT model, count(*) AS sent FROM llmlb.calls"
+    "  WHERE sent_at > $1::timestamptz - $2 * interval '1 second' GROUP BY 1),"
+    " n AS (SELECT name FROM llmlb.models{})"
+    " SELECT n.name, m.id IS NOT NULL, coalesce(m.enabled, false), coalesce(m.rpm, 0),"
+    " coalesce(m.burst, 0), coalesce(m.max_inflight, 0), coalesce(m.preference, 0),"
+    " coalesce(to_char(m.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''),"
+    " CASE WHEN q.cooldown_until > $1::timestamptz"
+    "  THEN extract(epoch FROM q.cooldown_until - $1::timestamptz)::double precision END,"
+    " coalesce(llmlb.effective_factor(q, $1::timestamptz), 1),"
+    " coalesce(q.rate_limited_total, 0), coalesce(i.in_flight, 0), coalesce(w.waiting, 0),"
+    " coalesce(l.leased, 0) + coalesce(c.sent, 0)"
+    " FROM n LEFT JOIN llmlb.models m ON m.name = n.name"
+    " LEFT JOIN llmlb.quota q ON q.model_id = m.id"
+    " LEFT JOIN i ON i.model = n.name LEFT JOIN l ON l.model = n.name"
+    " LEFT JOIN w ON w.model = n.name"
+    " LEFT JOIN c ON c.model = n.name"
+    " ORDER BY m.id IS NULL, m.preference, {}, n.name COLLATE \"C\"";
+
+constexpr const char* kStoredColumns =
+    "name, rpm, burst, max_inflight, enabled, preference,"
+    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+ModelRow stored_row(const pqxx::row& r) {
+  ModelRow m;
+  m.name = r[0].as<std::string>();
+  m.configured = true;
+  m.rpm = r[1].as<double>();
+  m.burst = r[2].as<int>();
+  m.max_inflight = r[3].as<int>();
+  m.enabled = r[4].as<bool>();
+  m.preference = r[5].as<int>();
+  m.updated_at = r[6].as<std::string>();
+  return m;
+}
+
+std::optional<std::string> opt_text(const std::optional<int>& v) {
+  return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
+}
+
+}  // namespace
+
+std::vector<ModelRow> read_model_rows(pqxx::transaction_base& tx, const ModelRowQuery& query,
+                                      const std::string& now) {
+  const std::string sql =
+      fmt::format(kModelRows, query.include_unconfigured ? " UNION SELECT model FROM w" : "",
+                  query.order == ModelRowQuery::Order::preference_then_id ? "m.id" : "m.name");
+  std::vector<ModelRow> out;
+  for (const auto& r : tx.exec_params(sql, now, query.window_seconds)) {
+    ModelRow m;
+    m.name = r[0].as<std::string>();
+    m.configured = r[1].as<bool>();
+    m.enabled = r[2].as<bool>();
+    m.rpm = r[3].as<double>();
+    m.burst = r[4].as<int>();
+    m.max_inflight = r[5].as<int>();
+    m.preference = r[6].as<int>();
+    m.updated_at = r[7].as<std::string>();
+    if (!r[8].is_null()) {
+      m.cooldown_seconds = r[8].as<double>();
+    }
+    m.rate_factor = r[9].as<double>();
+    m.rate_limited_total = r[10].as<long long>();
+    m.in_flight = r[11].as<long long>();
+    m.waiting = r[12].as<long long>();
+    m.sent_last_window = r[13].as<long long>();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<ModelRow> read_model_rows(Session& session, const ModelRowQuery& query) {
+  return translate_errors("cannot read model limits", [&] {
+    pqxx::read_transaction tx(connection_of(session));
+    const auto now = tx.exec("SELECT clock_timestamp()::text")[0][0].as<std::string>();
+    return read_model_rows(tx, query, now);
+  });
+}
+
+ModelRow store_limits(Session& session, const models::ValidChange& change) {
+  return translate_errors(fmt::format("cannot store limits of model '{}'", change.name), [&] {
+    pqxx::work tx(connection_of(session));
+    const auto existing =
+        tx.exec_params("SELECT 1 FROM llmlb.models WHERE name = $1 FOR UPDATE", change.name);
+    pqxx::result stored;
+    const std::optional<std::string> rpm =
+        change.rpm ? std::optional<std::string>(fmt::format("{}", *change.rpm)) : std::nullopt;
+    const std::optional<std::string> enabled =
+        change.enabled ? std::optional<std::string>(*change.enabled ? "true" : "false")
+                       : std::nullopt;
+    if (existing.empty()) {
+      if (!change.rpm) {
+        throw UsageError(fmt::format("model '{}' is new: --rpm is required", change.name));
+      }
+      const int burst =
+          change.burst.value_or(std::max(1, static_cast<int>(std::ceil(*change.rpm / 60.0))));
+      stored = tx.exec_params(
+          fmt::format(
+              "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference)"
+              " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100))"
+              " RETURNING {}",
+              kStoredColumns),
+          change.name, *rpm, burst, change.max_inflight.value_or(50), nullable(enabled),
+          nullable(opt_text(change.preference)));
+    } else {
+      stored = tx.exec_params(
+          fmt::format("UPDATE llmlb.models SET rpm = coalesce($2::double precision, rpm),"
+                      " burst = coalesce($3::int, burst),"
+                      " max_inflight = coalesce($4::int, max_inflight),"
+                      " enabled = coalesce($5::boolean, enabled),"
+                      " preference = coalesce($6::int, preference)"
+                      " WHERE name = $1 RETURNING {}",
+                      kStoredColumns),
+          change.name, nullable(rpm), nullable(opt_text(change.burst)),
+          nullable(opt_text(change.max_inflight)), nullable(enabled),
+          nullable(opt_text(change.preference)));
+    }
+    tx.commit();
+    return stored_row(stored[0]);
+  });
+}
+
+}  // namespace llmlb::db
