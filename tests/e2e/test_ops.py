@@ -271,6 +271,68 @@ def test_status_on_empty_database_says_so(migrated):
     assert "no enabled model" in llmlb("status", db_url=migrated.url).stdout
 
 
+def test_status_and_limits_count_only_live_leases_as_in_flight(migrated):
+    """In flight = live leases (token set, not expired); a task whose lease expired is waiting
+    again. `limits list` reads the same per-model rows and keeps its own columns and order."""
+    set_limits(migrated.url, "mb", 60, preference=5)
+    set_limits(migrated.url, "ma", 60, preference=5)
+    ids = migrated.insert_tasks([f"t{i}" for i in range(4)], model="mb")
+    migrated.sql("UPDATE tasks SET lease_token = 1, lease_model = 'mb', leased_at = now(),"
+                 " lease_expires_at = now() + interval '1 hour' WHERE id = %s", (ids[0],))
+    migrated.sql("UPDATE tasks SET lease_token = 2, lease_model = 'mb',"
+                 " leased_at = now() - interval '2 hours',"
+                 " lease_expires_at = now() - interval '1 hour' WHERE id = %s", (ids[1],))
+    s = _status_json(migrated.url)
+    by_name = {m["name"]: m for m in s["models"]}
+    assert [m["name"] for m in s["models"]] == ["mb", "ma"]  # same preference: by id
+    assert by_name["mb"]["in_flight"] == 1 and by_name["mb"]["waiting"] == 3
+    assert by_name["mb"]["sent_last_window"] == 1  # the live lease taken just now
+    assert s["backlog"]["in_flight"] == 1 and s["backlog"]["expired_leases"] == 1
+    p = llmlb("limits", "list", "--json", db_url=migrated.url)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert [r["name"] for r in rows] == ["ma", "mb"]  # same preference: by name
+    assert set(rows[0]) == {"name", "rpm", "burst", "max_inflight", "enabled", "preference",
+                            "updated_at"}
+
+
+def test_status_report_and_progress_agree_on_in_flight(migrated, tmp_path):
+    """One definition of in flight (llmlb.live_leases): for the same leases, `status`, the
+    report and a worker's progress line show the same per-model counts; expired leases count
+    nowhere."""
+    set_limits(migrated.url, "m0", 600, max_inflight=10)
+    set_limits(migrated.url, "m1", 600, max_inflight=10)
+    m0 = migrated.insert_tasks([f"a{i}" for i in range(6)], model="m0")
+    m1 = migrated.insert_tasks([f"b{i}" for i in range(2)], model="m1")[-2:]
+    live = "now() + interval '1 hour'"
+    expired = "now() - interval '1 minute'"
+    for ids, model, until in ((m0[:3], "m0", live), (m0[3:5], "m0", expired),
+                              (m1[:1], "m1", live)):
+        migrated.sql(f"UPDATE tasks SET lease_token = id, lease_owner = 'elsewhere',"
+                     f" lease_model = %s, leased_at = now() - interval '2 minutes',"
+                     f" lease_expires_at = {until} WHERE id = ANY(%s)", (model, ids))
+    want = {"m0": 3, "m1": 1}
+    status = {m["name"]: m["in_flight"] for m in _status_json(migrated.url)["models"]}
+    assert status == want
+    out = tmp_path / "r.html"
+    assert llmlb("report", "--since", "10m", "--output", out, db_url=migrated.url).returncode == 0
+    cells = re.findall(r"<tr><td>([^<]*)</td>(?:<td>[^<]*</td>){2}<td class=\"in-flight\">(\d+)</td>",
+                       out.read_text())
+    assert {name: int(n) for name, n in cells} == want
+    # A worker that serves no configured model claims nothing (and its sweep hands the expired
+    # leases back); its progress line reports every model's live leases.
+    p = llmlb("work", "--backend-url", "http://127.0.0.1:9", "--models", "nobody",
+              "--max-runtime", "1500ms", "--progress-interval", "500ms", "--no-live",
+              "--log-format", "json", db_url=migrated.url, timeout=30)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line)["msg"] for line in p.stderr.splitlines()
+             if '"event":"progress"' in line.replace(" ", "")]
+    assert lines, p.stderr
+    progress = {name: int(n) for name, n in re.findall(r"\| (\S+) \d+/\d+rpm (\d+)/\d+ inflight",
+                                                         lines[-1])}
+    assert progress == want
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_status_watch_refreshes_until_signalled(migrated, tmp_path, sig):
     set_limits(migrated.url, "m0", 60)

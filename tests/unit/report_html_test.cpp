@@ -130,7 +130,8 @@ TEST_CASE("report HTML: self-contained, every chart series present") {
   // The backlog line starts at the start level and has a point per bucket end.
   CHECK(count(attr(tag_of(html, "backlog"), "points"), ",") == 61);
   // Summary figures.
-  CHECK(html.find("<td>m0</td><td>enabled</td><td>120</td><td>6000</td><td>100</td>"
+  CHECK(html.find("<td>m0</td><td>enabled</td><td>120</td><td "
+                  "class=\"in-flight\">0</td><td>6000</td><td>100</td>"
                   "<td>118</td>") != std::string::npos);
   CHECK(html.find("Last 1h (2025-01-02 03:00:00 to 2025-01-02 04:00:00 UTC") != std::string::npos);
 }

@@ -106,15 +106,18 @@ std::string summary(const ReportData& d) {
     return out + "</section>\n";
   }
   out +=
-      "<table>\n<tr><th>Model</th><th>State</th><th>Limit rpm</th><th>Calls</th><th>Avg rpm</th>"
+      "<table>\n<tr><th>Model</th><th>State</th><th>Limit rpm</th><th>In flight now</th>"
+      "<th>Calls</th><th>Avg rpm</th>"
       "<th>Peak calls / 60 s</th><th>OK</th><th>Transient</th><th>Permanent</th><th>Other</th>"
       "<th>p50</th><th>p95</th><th>p99</th></tr>\n";
   const double minutes = (d.stop_epoch - d.start_epoch) / 60.0;
   for (const auto& m : d.models) {
     out += fmt::format(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        html_escape(m.name), model_state(m), m.configured ? compact_number(m.rpm) : "-", m.calls(),
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"in-flight\">{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "</tr>\n",
+        html_escape(m.name), model_state(m), m.configured ? compact_number(m.rpm) : "-",
+        m.in_flight, m.calls(),
         minutes > 0 ? compact_number(static_cast<double>(m.calls()) / minutes) : "-", m.peak_minute,
         m.ok, m.transient, m.permanent, m.other, human_latency(m.p50_ms), human_latency(m.p95_ms),
         human_latency(m.p99_ms));
