@@ -82,6 +82,9 @@ def test_migrate_adds_columns_to_an_existing_tasks_table(db):
     (["--rpm", "60", "--burst", "0"], "invalid --burst '0'"),
     (["--rpm", "60", "--max-inflight", "1.5"], "invalid --max-inflight '1.5'"),
     (["--rpm", "60", "--enable", "--disable"], "excludes"),
+    (["--rpm", "0x10"], "invalid --rpm '0x10'"),
+    (["--rpm", " 60"], "invalid --rpm ' 60'"),
+    (["--rpm", "inf"], "invalid --rpm 'inf'"),
 ])
 def test_invalid_limits_exit_2_and_change_nothing(migrated, args, message):
     set_limits(migrated.url, "m", 60, burst=3, max_inflight=4)
@@ -91,6 +94,33 @@ def test_invalid_limits_exit_2_and_change_nothing(migrated, args, message):
     assert message in p.stderr
     assert len(p.stderr.strip().splitlines()) <= 2
     assert migrated.sql("SELECT * FROM llmlb.models") == before
+
+
+def test_invalid_utf8_model_name_exits_2_and_changes_nothing(migrated):
+    p = llmlb("limits", "set", "m\udcff", "--rpm", "60", db_url=migrated.url)
+    assert p.returncode == 2, p.stderr
+    assert "not valid UTF-8" in p.stderr
+    assert migrated.one("SELECT count(*) FROM llmlb.models") == 0
+
+
+def test_derived_burst_is_bounded_like_an_explicit_one(migrated):
+    assert llmlb("limits", "set", "big", "--rpm", "1e9", db_url=migrated.url).returncode == 0
+    assert llmlb("limits", "set", "small", "--rpm", "6", db_url=migrated.url).returncode == 0
+    bursts = dict(migrated.sql("SELECT name, burst FROM llmlb.models"))
+    assert bursts == {"big": 1_000_000, "small": 1}
+
+
+def test_enable_clears_a_cooldown_and_the_reduced_rate(migrated):
+    set_limits(migrated.url, "m", 60)
+    migrated.sql("INSERT INTO llmlb.quota (model_id, tokens, refilled_at, cooldown_until,"
+                 " rate_factor) SELECT id, 0, now(), now() + interval '30 years', 0.05"
+                 " FROM llmlb.models")
+    p = llmlb("status", "--json", db_url=migrated.url)
+    assert json.loads(p.stdout)["models"][0]["cooldown_seconds"] > 3600
+    assert llmlb("limits", "set", "m", "--enable", db_url=migrated.url).returncode == 0
+    assert migrated.sql("SELECT cooldown_until, rate_factor FROM llmlb.quota") == [(None, 1.0)]
+    p = llmlb("status", "--json", db_url=migrated.url)
+    assert json.loads(p.stdout)["models"][0]["cooldown_seconds"] is None
 
 
 def test_check_constraints_reject_nonsense_in_plain_sql(migrated):
@@ -151,6 +181,13 @@ def test_enqueue_from_stdin_round_trips_unicode(migrated):
     p = llmlb("enqueue", "-", input=data, db_url=migrated.url)
     assert p.returncode == 0, p.stderr
     assert [r[0] for r in migrated.sql("SELECT prompt FROM tasks ORDER BY id")] == prompts
+
+
+def test_enqueue_of_a_directory_is_a_usage_error(migrated, tmp_path):
+    p = llmlb("enqueue", tmp_path, db_url=migrated.url)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "is a directory" in p.stderr
+    assert migrated.one("SELECT count(*) FROM tasks") == 0
 
 
 def test_enqueue_missing_file_is_a_usage_error(migrated):

@@ -658,10 +658,22 @@ def test_prune_deletes_old_calls_only(migrated, backend_factory):
     assert "would prune 12 call(s)" in p.stdout
     assert db.one("SELECT count(*) FROM llmlb.calls") == total
 
+    # Worker rows: one that ended 8 days ago and one silent for 8 days go; the recent one stays.
+    db.sql("INSERT INTO llmlb.workers (id, host, pid, version, started_at, heartbeat_at,"
+           " stopped_at) VALUES"
+           " ('old-stopped', 'h', 1, 'x', now() - interval '9 days', now() - interval '8 days',"
+           "  now() - interval '8 days'),"
+           " ('old-silent', 'h', 2, 'x', now() - interval '9 days', now() - interval '8 days',"
+           "  NULL)")
+    workers = db.one("SELECT count(*) FROM llmlb.workers")
+    assert workers >= 3
+
     p = llmlb("prune", "--older-than", "7d", "--batch-size", "5", db_url=db.url)
     assert p.returncode == 0, p.stderr
-    assert re.match(r"llmlb: pruned 12 call\(s\) sent before \S+Z \(older than 7d\); tasks "
-                    r"untouched\n$", p.stdout), p.stdout
+    assert re.match(r"llmlb: pruned 12 call\(s\) sent before \S+Z \(older than 7d\) and 2 "
+                    r"ended worker row\(s\); tasks untouched\n$", p.stdout), p.stdout
+    assert db.one("SELECT count(*) FROM llmlb.workers") == workers - 2
+    assert db.one("SELECT count(*) FROM llmlb.workers WHERE id LIKE 'old-%'") == 0
     assert db.one("SELECT count(*) FROM llmlb.calls") == total - 12
     assert db.one("SELECT count(*) FROM llmlb.calls"
                   " WHERE sent_at < clock_timestamp() - interval '7 days'") == 0

@@ -61,3 +61,21 @@ TEST_CASE("format_table and format_json") {
   CHECK(format_json({m}).find(R"("name":"q\"x")") != std::string::npos);
   CHECK(format_table({}).find("no models configured") != std::string::npos);
 }
+
+TEST_CASE("the derived burst is one second of rpm, from 1 to the --burst maximum") {
+  using llmlb::models::default_burst;
+  CHECK(default_burst(6) == 1);
+  CHECK(default_burst(60) == 1);
+  CHECK(default_burst(61) == 2);
+  CHECK(default_burst(600) == 10);
+  CHECK(default_burst(1e9) == llmlb::models::kMaxBurst);
+}
+
+TEST_CASE("model names must be valid UTF-8") {
+  using llmlb::models::check_model_name;
+  CHECK(check_model_name("gpt-small").ok());
+  CHECK(check_model_name("modèle-ü").ok());
+  CHECK_FALSE(check_model_name("m\xff").ok());
+  CHECK_FALSE(check_model_name("m\xc3").ok());
+  CHECK(check_model_name("m\xff").error().find("not valid UTF-8") != std::string::npos);
+}

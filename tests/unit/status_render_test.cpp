@@ -7,14 +7,13 @@
 #include <string>
 
 #include "llmlb/status/eta.hpp"
-#include "support/status_fixture.hpp"
 #include "llmlb/status/render.hpp"
+#include "support/status_fixture.hpp"
 
 using namespace llmlb::status;
 using llmlb::status::testing::model;
 
 namespace {
-
 
 StatusSnapshot busy() {
   StatusSnapshot s;

@@ -23,3 +23,16 @@ TEST_CASE("parse_double rejects non-finite and trailing text") {
   }
   CHECK_FALSE(parse_double("-5", 0, 10).ok());
 }
+
+TEST_CASE("parse_double takes plain decimal notation only") {
+  CHECK(parse_double("60", 0, 100).value() == doctest::Approx(60));
+  CHECK(parse_double(".5", 0, 1).value() == doctest::Approx(0.5));
+  CHECK(parse_double("5.", 0, 10).value() == doctest::Approx(5));
+  CHECK(parse_double("1E2", 0, 1000).value() == doctest::Approx(100));
+  CHECK(parse_double("+3", 0, 10).value() == doctest::Approx(3));
+  for (const char* bad : {"0x10", "0X1p4", "inf", "infinity", "nan", " 60", "60 ", "1e", "e5", ".",
+                          "-", "1.2.3", "1e+"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_double(bad, -1e9, 1e9).ok());
+  }
+}

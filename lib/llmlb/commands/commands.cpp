@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -66,6 +67,10 @@ int enqueue(const Globals& g, const EnqueueArgs& args) {
   if (args.file == "-") {
     parsed = enqueue::parse_stream(std::cin);
   } else {
+    std::error_code ec;
+    if (std::filesystem::is_directory(args.file, ec)) {
+      throw UsageError(fmt::format("cannot read {}: it is a directory", args.file));
+    }
     std::ifstream in(args.file, std::ios::binary);
     if (!in) {
       throw UsageError(fmt::format("cannot read {}: no such file or not readable", args.file));

@@ -134,8 +134,10 @@ int prune(const Globals& g, const PruneArgs& a) {
   }
   auto session = db::open_checked(g.database_url);
   const auto r = db::prune_calls(session, older, static_cast<int>(a.batch_size), a.dry_run);
-  std::cout << fmt::format("llmlb: {} {} call(s) sent before {} (older than {}); tasks untouched\n",
-                           a.dry_run ? "would prune" : "pruned", r.deleted, r.cutoff, a.older_than);
+  std::cout << fmt::format(
+      "llmlb: {} {} call(s) sent before {} (older than {}) and {} ended worker row(s); tasks "
+      "untouched\n",
+      a.dry_run ? "would prune" : "pruned", r.deleted, r.cutoff, a.older_than, r.workers);
   return kExitOk;
 }
 

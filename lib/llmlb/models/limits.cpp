@@ -4,19 +4,33 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <algorithm>
+#include <cmath>
 
 #include "llmlb/util/numbers.hpp"
+#include "llmlb/util/text.hpp"
 
 namespace llmlb::models {
+
+int default_burst(double rpm) noexcept {
+  const double second = std::ceil(rpm / 60.0);
+  return second >= kMaxBurst ? kMaxBurst : std::max(1, static_cast<int>(second));
+}
 
 util::Result<bool> check_model_name(const std::string& name) {
   if (name.empty() || name.size() > 200) {
     return util::fail("a model name must be 1 to 200 characters");
   }
+  for (std::size_t i = 0; i < name.size();) {
+    if (util::next_code_point(name, i) < 0) {
+      return util::fail(
+          fmt::format("invalid model name '{}': not valid UTF-8", util::sanitize(name)));
+    }
+  }
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f || c == ' ' || c == ',') {
       return util::fail(
-          fmt::format("invalid model name '{}': no spaces, commas or control characters", name));
+          fmt::format("invalid model name '{}': no spaces, commas or control characters",
+                      util::sanitize(name)));
     }
   }
   return true;
@@ -51,7 +65,7 @@ util::Result<ValidChange> validate(const LimitsChange& change) {
     }
     return std::optional<int>(static_cast<int>(r.value()));
   };
-  auto burst = whole(change.burst, "--burst", 1, 1'000'000);
+  auto burst = whole(change.burst, "--burst", 1, kMaxBurst);
   if (!burst) {
     return util::fail(burst.error());
   }

@@ -31,7 +31,15 @@ struct ValidChange {
   std::optional<bool> enabled;
 };
 
-/// Checks a model name: 1..200 characters, no whitespace, commas or control characters.
+/// The largest --burst (and the largest burst derived from --rpm).
+inline constexpr int kMaxBurst = 1'000'000;
+
+/// The burst of a new model given without --burst: one second of `rpm` (> 0), rounded up, at
+/// least 1 and at most kMaxBurst.
+int default_burst(double rpm) noexcept;
+
+/// Checks a model name: 1..200 bytes of valid UTF-8, no whitespace, commas or control
+/// characters.
 util::Result<bool> check_model_name(const std::string& name);
 
 /// Validates every field of `change`; the failure names the option and the rule, e.g.

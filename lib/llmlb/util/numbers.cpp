@@ -20,7 +20,48 @@ Result<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int
   return v;
 }
 
+namespace {
+
+/// Plain decimal notation: [+-] digits [. digits] [(e|E) [+-] digits], with at least one digit
+/// before the exponent. Rejects what strtod also takes: hex ("0x10"), "inf", "nan", blanks.
+bool plain_decimal(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const auto start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      ++i;
+    }
+    return i - start;
+  };
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    ++i;
+  }
+  auto mantissa = digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0) {
+    return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      ++i;
+    }
+    if (digits() == 0) {
+      return false;
+    }
+  }
+  return i == s.size();
+}
+
+}  // namespace
+
 Result<double> parse_double(std::string_view text, double min, double max) {
+  if (!plain_decimal(text)) {
+    return fail("expected a number");
+  }
   const std::string s(text);
   char* end = nullptr;
   const double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);

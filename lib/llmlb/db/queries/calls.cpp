@@ -7,6 +7,15 @@
 #include "llmlb/db/session_impl.hpp"
 
 namespace llmlb::db {
+namespace {
+
+/// Workers that ended, or whose last heartbeat came, before the cutoff $1: a live worker beats
+/// every few seconds, so it is never among them.
+constexpr const char* kDeadWorkers =
+    " FROM llmlb.workers WHERE coalesce(stopped_at, heartbeat_at) < $1::timestamptz"
+    " AND heartbeat_at < $1::timestamptz";
+
+}  // namespace
 
 PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, int batch_size,
                         bool dry_run) {
@@ -30,15 +39,20 @@ PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, 
             tx.exec_params("SELECT count(*) FROM llmlb.calls WHERE sent_at < $1::timestamptz",
                            cutoff)[0][0]
                 .as<long long>();
+        result.workers = tx.exec_params(std::string("SELECT count(*)") + kDeadWorkers, cutoff)[0][0]
+                             .as<long long>();
         return;
       }
     }
     for (;;) {
       pqxx::work tx(connection);
+      // The batch is picked once (a CTE with its LIMIT), then deleted by key: never
+      // `WHERE id IN (subquery LIMIT n)`, which may take more than n rows.
       const auto n = tx.exec_params(
-                           "WITH d AS (DELETE FROM llmlb.calls WHERE id IN ("
-                           "  SELECT id FROM llmlb.calls WHERE sent_at < $1::timestamptz"
-                           "  ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1)"
+                           "WITH c AS (SELECT id FROM llmlb.calls WHERE sent_at < $1::timestamptz"
+                           "  ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
+                           " d AS (DELETE FROM llmlb.calls WHERE id = ANY (ARRAY(SELECT id FROM c))"
+                           "  RETURNING 1)"
                            " SELECT count(*) FROM d",
                            cutoff, batch_size)[0][0]
                          .as<long long>();
@@ -48,6 +62,12 @@ PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, 
         break;
       }
     }
+    pqxx::work tx(connection);
+    result.workers = tx.exec_params(std::string("WITH d AS (DELETE") + kDeadWorkers +
+                                        " RETURNING 1) SELECT count(*) FROM d",
+                                    cutoff)[0][0]
+                         .as<long long>();
+    tx.commit();
   });
   return result;
 }

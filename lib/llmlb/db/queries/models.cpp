@@ -119,8 +119,7 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
       if (!change.rpm) {
         throw UsageError(fmt::format("model '{}' is new: --rpm is required", change.name));
       }
-      const int burst =
-          change.burst.value_or(std::max(1, static_cast<int>(std::ceil(*change.rpm / 60.0))));
+      const int burst = change.burst.value_or(models::default_burst(*change.rpm));
       stored = tx.exec_params(
           fmt::format(
               "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference)"
@@ -141,6 +140,18 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
           change.name, nullable(rpm), nullable(opt_text(change.burst)),
           nullable(opt_text(change.max_inflight)), nullable(enabled),
           nullable(opt_text(change.preference)));
+    }
+    if (change.enabled.value_or(false)) {
+      // --enable also ends a 429 cooldown and the reduced rate after it: the operator says the
+      // model can serve now. Quota state is written only under the model's advisory lock.
+      tx.exec_params(
+          "SELECT pg_advisory_xact_lock(72617, m.id) FROM llmlb.models m WHERE m.name = $1",
+          change.name);
+      tx.exec_params(
+          "UPDATE llmlb.quota q SET cooldown_until = NULL, rate_factor = 1,"
+          " factor_at = clock_timestamp() FROM llmlb.models m"
+          " WHERE m.name = $1 AND q.model_id = m.id",
+          change.name);
     }
     tx.commit();
     return stored_row(stored[0]);
