@@ -46,6 +46,10 @@ int run(int argc, char** argv) {
 
   // migrate
   auto* migrate = app.add_subcommand("migrate", "Create or upgrade llmlb's schema (idempotent)");
+  bool migrate_check = false;
+  migrate->add_flag("--check", migrate_check,
+                    "Change nothing: exit 0 if the schema is current, else 2 (read-only; for "
+                    "roles without DDL rights)");
   migrate->footer("Example: LLMLB_DATABASE_URL=postgresql://llmlb@127.0.0.1/llmlb llmlb migrate");
 
   // limits
@@ -130,7 +134,7 @@ int run(int argc, char** argv) {
   }
 
   if (*migrate) {
-    return llmlb::commands::migrate(g);
+    return llmlb::commands::migrate(g, migrate_check);
   }
   if (*lset) {
     set_args.rpm = opt(rpm, rpm_opt->count() > 0);

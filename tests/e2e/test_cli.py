@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
+import uuid
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -121,6 +125,54 @@ def test_enable_clears_a_cooldown_and_the_reduced_rate(migrated):
     assert migrated.sql("SELECT cooldown_until, rate_factor FROM llmlb.quota") == [(None, 1.0)]
     p = llmlb("status", "--json", db_url=migrated.url)
     assert json.loads(p.stdout)["models"][0]["cooldown_seconds"] is None
+
+
+def _as_postgres(sql, dbname="postgres"):
+    """Runs one statement as the superuser through psql (needs root, as in CI)."""
+    return subprocess.run(["su", "postgres", "-c", f"psql -qAtX -d {dbname} -v ON_ERROR_STOP=1"],
+                          input=sql, text=True, capture_output=True, check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creates a role as the postgres superuser")
+def test_least_privilege_worker_role_from_the_docs(migrated, backend_factory):
+    """The grants of docs/operations.md are enough for a worker, status and `migrate --check`;
+    that role cannot run `llmlb migrate` itself."""
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    block = doc.split("<!-- worker-role-grants")[1].split("```sql\n")[1].split("```")[0]
+    role = "llmlb_w_" + uuid.uuid4().hex[:10]
+    statements = [st.strip() for st in block.replace("llmlb_worker", role).split(";") if st.strip()]
+    create = [st for st in statements if st.startswith("CREATE ROLE")]
+    assert len(create) == 1
+    dbname = urlsplit(migrated.url).path.lstrip("/")
+    _as_postgres(create[0].replace("'change-me'", "'w0rker-pw'") + ";")
+    try:
+        for st in statements:
+            if not st.startswith("CREATE ROLE"):
+                migrated.sql(st)
+        parts = urlsplit(migrated.url)
+        url = f"postgresql://{role}:w0rker-pw@{parts.hostname}:{parts.port}/{dbname}"
+        set_limits(migrated.url, "m0", 6000, burst=50, max_inflight=20)
+        migrated.insert_tasks([f"t{i}" for i in range(20)])
+        p = llmlb("migrate", "--check", db_url=url)
+        assert p.returncode == 0 and "schema is up to date" in p.stdout, p.stderr
+        assert llmlb("migrate", db_url=url).returncode != 0  # no DDL rights
+        backend = backend_factory(time_scale=0.01)
+        p = llmlb("work", "--backend-url", backend.url, "--until-empty", "--max-runtime", "60s",
+                  db_url=url, timeout=90)
+        assert p.returncode == 0, p.stderr
+        assert migrated.one("SELECT count(*) FROM tasks WHERE status = 'solved'") == 20
+        assert llmlb("status", db_url=url).returncode == 0
+        assert llmlb("enqueue", "-", input='{"prompt": "x"}\n', db_url=url).returncode == 0
+        # Pending work for `migrate`: the check says so and exits 2, changing nothing.
+        migrated.sql("UPDATE llmlb.schema_migrations SET checksum = 'x'"
+                     " WHERE name = 'functions/claim.sql'")
+        p = llmlb("migrate", "--check", db_url=url)
+        assert p.returncode == 2 and "run `llmlb migrate`" in p.stderr, p.stderr
+        assert migrated.one("SELECT checksum FROM llmlb.schema_migrations"
+                            " WHERE name = 'functions/claim.sql'") == "x"
+    finally:
+        _as_postgres(f"DROP OWNED BY {role};", dbname)
+        _as_postgres(f"DROP ROLE {role};")
 
 
 def test_check_constraints_reject_nonsense_in_plain_sql(migrated):

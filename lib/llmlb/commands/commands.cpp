@@ -18,8 +18,14 @@
 
 namespace llmlb::commands {
 
-int migrate(const Globals& g) {
+int migrate(const Globals& g, bool check_only) {
   db::Session session(g.database_url);
+  if (check_only) {
+    db::require_current_schema(session);
+    std::cout << fmt::format("llmlb: schema is up to date ({} migrations, {} function files)\n",
+                             db::embedded_migrations().size(), db::embedded_functions().size());
+    return kExitOk;
+  }
   const auto report = db::migrate(session);
   if (report.applied.empty() && report.functions_applied.empty()) {
     std::cout << fmt::format("llmlb: schema is up to date ({} migrations, {} function files)\n",

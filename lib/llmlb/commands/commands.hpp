@@ -13,8 +13,11 @@ struct Globals {
   std::string database_url;  ///< empty: libpq defaults
 };
 
-/// `llmlb migrate`: applies pending migrations; prints what it did. Returns 0.
-int migrate(const Globals& g);
+/// `llmlb migrate`: applies pending migrations; prints what it did. Returns 0. With
+/// `check_only` (`--check`) it changes nothing and needs no rights beyond reading the ledger:
+/// prints that the schema is up to date and returns 0, or throws UsageError (exit 2) saying
+/// what is pending, as every other command would.
+int migrate(const Globals& g, bool check_only);
 
 struct LimitsSetArgs {
   std::string model;
