@@ -119,12 +119,17 @@ def test_enable_clears_a_cooldown_and_the_reduced_rate(migrated):
     migrated.sql("INSERT INTO llmlb.quota (model_id, tokens, refilled_at, cooldown_until,"
                  " rate_factor) SELECT id, 0, now(), now() + interval '30 years', 0.05"
                  " FROM llmlb.models")
-    p = llmlb("status", "--json", db_url=migrated.url)
-    assert json.loads(p.stdout)["models"][0]["cooldown_seconds"] > 3600
+    migrated.insert_tasks(["waiting"], model="m")
+    s = json.loads(llmlb("status", "--json", db_url=migrated.url).stdout)
+    assert s["models"][0]["cooldown_seconds"] > 3600
+    # No ETA while the cooldown blocks the only work.
+    assert s["eta"]["state"] == "cooldown" and s["eta"]["seconds"] is None
+    assert s["eta"]["resumes_in_seconds"] > 3600
+    assert "cooling down" in llmlb("status", db_url=migrated.url).stdout
     assert llmlb("limits", "set", "m", "--enable", db_url=migrated.url).returncode == 0
     assert migrated.sql("SELECT cooldown_until, rate_factor FROM llmlb.quota") == [(None, 1.0)]
-    p = llmlb("status", "--json", db_url=migrated.url)
-    assert json.loads(p.stdout)["models"][0]["cooldown_seconds"] is None
+    s = json.loads(llmlb("status", "--json", db_url=migrated.url).stdout)
+    assert s["models"][0]["cooldown_seconds"] is None and s["eta"]["state"] == "ok"
 
 
 def _as_postgres(sql, dbname="postgres"):

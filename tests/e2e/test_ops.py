@@ -152,7 +152,8 @@ def test_status_json_matches_sql(workload):
     assert total_calls == db.one("SELECT count(*) FROM llmlb.calls")
     ghost = s["models"][3]
     assert ghost["configured"] is False and ghost["rpm"] is None and ghost["waiting"] == 5
-    assert s["eta"] == {"state": "no_capacity", "seconds": None, "stuck_tasks": 5,
+    assert s["eta"] == {"state": "no_capacity", "seconds": None, "resumes_in_seconds": None,
+                        "stuck_tasks": 5,
                         "stuck_models": [GHOST]}
     assert s["workers"] == []
 

@@ -73,3 +73,27 @@ TEST_CASE("ETA: stuck tasks, no enabled model, no capacity, empty") {
   auto zero = model("zero", 0, 10);
   CHECK(compute_eta(c, {zero}).state == EtaState::no_capacity);
 }
+
+TEST_CASE("no ETA while a cooldown blocks every model that could take the work") {
+  Backlog b;
+  b.pinned_waiting["a"] = 100;
+  auto a = model("a", 600, 50);
+  a.cooldown_seconds = 600;
+  auto e = compute_eta(b, {a});
+  CHECK(e.state == EtaState::cooldown);
+  CHECK_FALSE(e.seconds.has_value());
+  CHECK(e.resumes_in_seconds == doctest::Approx(600));
+  // Another model that can take unpinned work is not cooling down: an estimate, and the
+  // cooling model's pinned work waits for its cooldown first.
+  b.unpinned_waiting = 10;
+  auto c = model("c", 600, 50);
+  e = compute_eta(b, {a, c});
+  CHECK(e.state == EtaState::ok);
+  CHECK(e.seconds.value() >= 600 + 10);
+  // Unpinned work only, both cooling: the first to resume is reported.
+  b.pinned_waiting.clear();
+  c.cooldown_seconds = 30;
+  e = compute_eta(b, {a, c});
+  CHECK(e.state == EtaState::cooldown);
+  CHECK(e.resumes_in_seconds == doctest::Approx(30));
+}

@@ -25,6 +25,8 @@ const char* to_string(EtaState state) {
       return "no_enabled_model";
     case EtaState::no_capacity:
       return "no_capacity";
+    case EtaState::cooldown:
+      return "cooldown";
   }
   return "unknown";
 }

@@ -65,12 +65,14 @@ enum class EtaState {
   empty,             ///< nothing is waiting (seconds = 0)
   no_enabled_model,  ///< work waits but no model is enabled
   no_capacity,       ///< enabled models exist but none can take the waiting work
+  cooldown,          ///< every model that could take the waiting work is in a 429 cooldown
 };
 
 /// Time to drain the waiting work at the current limits (see eta.hpp for the model).
 struct Eta {
   EtaState state = EtaState::empty;
-  std::optional<double> seconds;
+  std::optional<double> seconds;  ///< with ok (and empty: 0); never while a cooldown blocks
+  std::optional<double> resumes_in_seconds;  ///< with cooldown: until the first one ends
   long long stuck_tasks = 0;  ///< pinned to models that are disabled or not configured
   std::vector<std::string> stuck_models;
 };
@@ -89,7 +91,8 @@ struct StatusSnapshot {
   bool empty() const;
 };
 
-/// The text of an EtaState in JSON and metrics: "ok", "empty", "no_enabled_model", "no_capacity".
+/// The text of an EtaState in JSON and metrics: "ok", "empty", "no_enabled_model",
+/// "no_capacity", "cooldown".
 const char* to_string(EtaState state);
 
 }  // namespace llmlb::status

@@ -37,6 +37,26 @@ Eta compute_eta(const Backlog& backlog, const std::vector<ModelStatus>& models) 
   }
   long long drainable = backlog.unpinned_waiting;
   double slowest_pinned = 0;
+  // Who can take the waiting work: any enabled model for unpinned tasks, the model itself for
+  // pinned ones. If all of them are cooling down, no estimate: the work resumes when the first
+  // cooldown ends.
+  auto cooling = [](const ModelStatus& m) { return m.cooldown_seconds.value_or(0) > 0; };
+  bool all_cooling = true;
+  std::optional<double> first_resume;
+  auto consider = [&](const ModelStatus& m) {
+    if (!cooling(m)) {
+      all_cooling = false;
+      return;
+    }
+    first_resume = std::min(first_resume.value_or(*m.cooldown_seconds), *m.cooldown_seconds);
+  };
+  if (backlog.unpinned_waiting > 0) {
+    for (const auto& m : models) {
+      if (m.configured && m.enabled) {
+        consider(m);
+      }
+    }
+  }
   bool pinned_without_capacity = false;
   for (const auto& [name, count] : backlog.pinned_waiting) {
     if (count <= 0) {
@@ -49,12 +69,14 @@ Eta compute_eta(const Backlog& backlog, const std::vector<ModelStatus>& models) 
       continue;
     }
     drainable += count;
+    consider(*it->second);
     const double cap = model_capacity(*it->second);
     if (cap <= 0) {
       pinned_without_capacity = true;
       continue;
     }
-    slowest_pinned = std::max(slowest_pinned, static_cast<double>(count) / cap);
+    slowest_pinned = std::max(slowest_pinned, it->second->cooldown_seconds.value_or(0) +
+                                                  static_cast<double>(count) / cap);
   }
   if (drainable == 0 && eta.stuck_tasks == 0) {
     eta.state = EtaState::empty;
@@ -63,6 +85,11 @@ Eta compute_eta(const Backlog& backlog, const std::vector<ModelStatus>& models) 
   }
   if (!any_enabled) {
     eta.state = EtaState::no_enabled_model;
+    return eta;
+  }
+  if (drainable > 0 && all_cooling && first_resume) {
+    eta.state = EtaState::cooldown;
+    eta.resumes_in_seconds = first_resume;
     return eta;
   }
   if (drainable == 0 || total_capacity <= 0 || pinned_without_capacity) {

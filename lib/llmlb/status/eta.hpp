@@ -22,7 +22,9 @@ double model_capacity(const ModelStatus& model);
 
 /// The ETA of `backlog` given `models` (pure). Never divides by zero: no enabled model gives
 /// EtaState::no_enabled_model, enabled models with zero capacity (or only stuck work) give
-/// EtaState::no_capacity, nothing waiting gives EtaState::empty.
+/// EtaState::no_capacity, nothing waiting gives EtaState::empty. When every model that could take
+/// the waiting work is in a 429 cooldown: EtaState::cooldown, with no seconds and the time until
+/// the first cooldown ends; a pinned model's cooldown delays its own drain time.
 Eta compute_eta(const Backlog& backlog, const std::vector<ModelStatus>& models);
 
 }  // namespace llmlb::status

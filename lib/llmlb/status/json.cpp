@@ -207,6 +207,8 @@ std::string render_status_json(const StatusSnapshot& s) {
   w.String(to_string(s.eta.state));
   w.Key("seconds");
   opt(w, s.eta.seconds);
+  w.Key("resumes_in_seconds");
+  opt(w, s.eta.resumes_in_seconds);
   w.Key("stuck_tasks");
   w.Int64(s.eta.stuck_tasks);
   w.Key("stuck_models");

@@ -161,8 +161,8 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
     eta.add({}, *s.eta.seconds);
   }
   auto& state = family("llmlb_eta_state", "gauge", "1 for the current ETA state.");
-  for (auto st :
-       {EtaState::ok, EtaState::empty, EtaState::no_enabled_model, EtaState::no_capacity}) {
+  for (auto st : {EtaState::ok, EtaState::empty, EtaState::no_enabled_model, EtaState::no_capacity,
+                  EtaState::cooldown}) {
     state.add({{"state", to_string(st)}}, s.eta.state == st ? 1 : 0);
   }
   family("llmlb_tasks_stuck", "gauge",

@@ -97,6 +97,11 @@ std::string describe_eta(const StatusSnapshot& s) {
         return "none: every waiting task is pinned to a model that does not serve it";
       }
       return "none: no capacity for the waiting tasks";
+    case EtaState::cooldown:
+      return fmt::format(
+          "none: every model that can take the waiting tasks is cooling down after 429s; the "
+          "first resumes in {}",
+          human_seconds(s.eta.resumes_in_seconds.value_or(0)));
   }
   return "-";
 }
