@@ -39,3 +39,48 @@ def test_malformed_connection_options_exit_2(url, option):
     assert p.returncode == 2, p.stderr
     assert f"invalid {option}" in p.stderr
     assert SECRET not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("create, message", [
+    ("CREATE TABLE tasks (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), prompt text NOT NULL)",
+     "public.tasks.id is uuid; llmlb needs bigint: ALTER TABLE public.tasks ALTER COLUMN id TYPE bigint"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, status text NOT NULL"
+     " DEFAULT 'new')",
+     "public.tasks.status defaults to 'new'::text; llmlb needs DEFAULT 'unsolved'"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text)",
+     "public.tasks.prompt allows NULL; llmlb needs NOT NULL: ALTER TABLE public.tasks ALTER COLUMN"
+     " prompt SET NOT NULL"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, answer jsonb)",
+     "public.tasks.answer is jsonb; llmlb needs text: ALTER TABLE public.tasks ALTER COLUMN answer"
+     " TYPE text"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, last_error varchar(50))",
+     "public.tasks.last_error is character varying(50); llmlb needs text"),
+    ("CREATE TABLE tasks (id bigint NOT NULL, prompt text NOT NULL)",
+     "public.tasks.id is not unique"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, status text NOT NULL"
+     " DEFAULT 'unsolved' CONSTRAINT my_status CHECK (status IN ('unsolved', 'done')))",
+     "CHECK constraint my_status on public.tasks rejects status 'solved'"),
+    ("CREATE TABLE tasks (id bigserial PRIMARY KEY, prompt text NOT NULL, attempts integer)",
+     "public.tasks.attempts allows NULL"),
+])
+def test_migrate_refuses_a_tasks_table_it_cannot_work_with(db, create, message):
+    db.sql(create)
+    before = db.sql("SELECT column_name, data_type, is_nullable, column_default FROM"
+                    " information_schema.columns WHERE table_name = 'tasks' ORDER BY 1")
+    p = llmlb("migrate", db_url=db.url)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert message in p.stderr, p.stderr
+    # Nothing was changed: no llmlb schema, no new column.
+    assert db.one("SELECT to_regnamespace('llmlb') IS NULL") is True
+    assert db.sql("SELECT column_name, data_type, is_nullable, column_default FROM"
+                  " information_schema.columns WHERE table_name = 'tasks' ORDER BY 1") == before
+
+
+def test_migrate_accepts_a_compatible_existing_tasks_table(db):
+    db.sql("CREATE TABLE tasks (id serial PRIMARY KEY, prompt varchar NOT NULL,"
+           " status text NOT NULL DEFAULT 'unsolved' CHECK (status <> 'archived'),"
+           " answer text, priority smallint NOT NULL DEFAULT 0)")
+    p = llmlb("migrate", db_url=db.url)
+    assert p.returncode == 0, p.stderr
+    assert llmlb("migrate", db_url=db.url).returncode == 0
