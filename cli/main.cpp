@@ -21,7 +21,8 @@ using llmlb::commands::Globals;
 void add_globals(CLI::App& app, Globals& g) {
   app.add_option("--database-url", g.database_url,
                  "PostgreSQL URL or key=value string (default: $LLMLB_DATABASE_URL, else libpq's "
-                 "PGHOST/PGDATABASE/~/.pgpass defaults)")
+                 "PGHOST/PGDATABASE/~/.pgpass defaults). Visible to other local users in ps and "
+                 "/proc/PID/cmdline: put a password in LLMLB_DATABASE_URL or ~/.pgpass instead")
       ->envname("LLMLB_DATABASE_URL")
       ->type_name("URL");
 }

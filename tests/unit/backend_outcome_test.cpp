@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 using llmlb::backend::classify_batch;
@@ -42,7 +43,7 @@ TEST_CASE("outcome: a 2xx with an answer is ok") {
   CHECK(o.http_status == 200);
   CHECK_FALSE(o.rate_limited);
   CHECK(o.error_class == "ok");
-  CHECK(classify_single(p, http(201, R"({"answer":""})")).kind == OutcomeKind::ok);
+  CHECK(classify_single(p, http(201, R"({"answer":"0"})")).kind == OutcomeKind::ok);
 }
 
 TEST_CASE("outcome: HTTP statuses") {
@@ -186,4 +187,106 @@ TEST_CASE("outcome: classify_batch") {
   SUBCASE("no items") {
     CHECK(classify_batch(p, http(200, "garbage"), 0).empty());
   }
+}
+
+TEST_CASE("outcome: an empty or blank answer is transient unless accepted") {
+  Protocol p;
+  for (const char* body :
+       {R"({"answer":""})", R"({"answer":"  \n\t "})", "{\"answer\":\"\u00a0\u3000\"}"}) {
+    CAPTURE(body);
+    const Outcome o = classify_single(p, http(200, body));
+    CHECK(o.kind == OutcomeKind::transient);
+    CHECK(o.error_class == "bad_body");
+    CHECK(o.error == "HTTP 200 with a bad body: empty answer");
+  }
+  const auto batch = classify_batch(p, http(200, R"({"results":["", {"answer":" "}, "x"]})"), 3);
+  REQUIRE(batch.size() == 3);
+  CHECK(batch[0].kind == OutcomeKind::transient);
+  CHECK(batch[0].error == "backend error: empty answer");
+  CHECK(batch[1].kind == OutcomeKind::transient);
+  CHECK(batch[2].kind == OutcomeKind::ok);
+  p.accept_empty_answers = true;
+  const Outcome o = classify_single(p, http(200, R"({"answer":" "})"));
+  CHECK(o.kind == OutcomeKind::ok);
+  CHECK(o.answer == " ");
+  CHECK(classify_batch(p, http(200, R"({"results":[""]})"), 1)[0].kind == OutcomeKind::ok);
+}
+
+TEST_CASE("outcome: 408, 409 and 425 are transient; other 4xx stay permanent") {
+  const Protocol p;
+  for (long status : {408L, 409L, 425L}) {
+    CAPTURE(status);
+    const Outcome o = classify_single(p, http(status, "later"));
+    CHECK(o.kind == OutcomeKind::transient);
+    CHECK_FALSE(o.rate_limited);
+  }
+  for (long status : {400L, 401L, 403L, 404L, 410L, 422L}) {
+    CAPTURE(status);
+    CHECK(classify_single(p, http(status, "no")).kind == OutcomeKind::permanent);
+  }
+}
+
+TEST_CASE("outcome: Retry-After is cut to max_retry_after") {
+  Protocol p;
+  CHECK(*classify_single(p, http(429, "", 999999999.0)).retry_after_s == 600.0);
+  CHECK(*classify_single(p, http(503, "", 1e9)).retry_after_s == 600.0);
+  CHECK(*classify_single(p, http(429, "", 30.0)).retry_after_s == 30.0);
+  CHECK(*classify_single(p, http(200, R"({"answer":"a"})", 1e9)).retry_after_s == 600.0);
+  CHECK_FALSE(classify_single(p, http(429, "")).retry_after_s.has_value());
+  p.max_retry_after = std::chrono::seconds(5);
+  CHECK(*classify_single(p, http(429, "", 1e9)).retry_after_s == 5.0);
+  for (const auto& o : classify_batch(p, http(429, "", 7200.0), 3)) {
+    CHECK(*o.retry_after_s == 5.0);
+  }
+}
+
+TEST_CASE("outcome: error texts never hold the backend token or an Authorization value") {
+  Protocol p;
+  const std::string token = "sk-live-0123456789abcdef";
+  p.secrets = {token};
+  const std::string echoes[] = {
+      "invalid credentials for Authorization: Bearer " + token,
+      R"({"detail":"bad token","headers":{"authorization":"Bearer )" + token + R"("}})",
+      "token " + token + " revoked",
+      "authorization='Basic dXNlcjpwYXNz' rejected",
+      "Bearer someoneelses-token.ABC_123 is not valid",
+      // The token near the 200-character cut: no piece of it may survive the cut.
+      std::string(190, 'x') + " " + token,
+  };
+  for (const auto& body : echoes) {
+    CAPTURE(body);
+    for (long status : {401L, 403L, 500L, 429L}) {
+      const Outcome o = classify_single(p, http(status, body));
+      CHECK(o.error.find(token) == std::string::npos);
+      CHECK(o.error.find("sk-live") == std::string::npos);
+      CHECK(o.error.find("dXNlcjpwYXNz") == std::string::npos);
+      CHECK(o.error.find("someoneelses") == std::string::npos);
+    }
+    const auto items = classify_batch(
+        p, http(200, R"({"results":[{"error":")" + body.substr(0, 120) + R"("}]})"), 1);
+    CHECK(items[0].error.find("sk-live") == std::string::npos);
+  }
+  const Outcome bad = classify_single(p, http(200, R"({"error":"Bearer )" + token + R"("})"));
+  CHECK(bad.error.find(token) == std::string::npos);
+  const Outcome o401 =
+      classify_single(p, http(401, "invalid credentials for Authorization: Bearer " + token));
+  CHECK(o401.error == "HTTP 401: invalid credentials for Authorization: ***");
+  CHECK(o401.kind == OutcomeKind::permanent);
+}
+
+TEST_CASE("redact_secrets and is_blank") {
+  using llmlb::backend::is_blank;
+  using llmlb::backend::redact_secrets;
+  CHECK(redact_secrets("Bearer abc.def", {}) == "Bearer ***");
+  CHECK(redact_secrets("BEARER  abc", {}) == "BEARER  ***");
+  CHECK(redact_secrets("bearers of news", {}) == "bearers of news");
+  CHECK(redact_secrets("Authorization: Token t1, next", {}) == "Authorization: ***, next");
+  CHECK(redact_secrets("s3cr3t-token and s3cr3t-token", {"s3cr3t-token", ""}) == "*** and ***");
+  CHECK(redact_secrets("cut here s3cr...", {"s3cr3t-token"}) == "cut here ***...");
+  CHECK(redact_secrets("no secret here", {"s3cr3t-token"}) == "no secret here");
+  CHECK(is_blank(""));
+  CHECK(is_blank(" \t\r\n"));
+  CHECK(is_blank("\xC2\xA0\xE3\x80\x80"));
+  CHECK_FALSE(is_blank(" a "));
+  CHECK_FALSE(is_blank("\xFF"));
 }

@@ -1,5 +1,6 @@
 #include "llmlb/backend/outcome.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include "llmlb/util/text.hpp"
@@ -20,10 +21,12 @@ Outcome failed(const http::Response& response, OutcomeKind kind, std::string err
   return outcome;
 }
 
-// "HTTP <status>" followed by the start of the body, if any.
-std::string http_error(const http::Response& response) {
+// "HTTP <status>" followed by the start of the body, if any, with secrets the body echoes
+// (redacted before it is cut, so that no part of one survives the cut).
+std::string http_error(const Protocol& protocol, const http::Response& response) {
   std::string text = "HTTP " + std::to_string(response.status);
-  std::string body = util::sanitize(response.body, {util::Controls::one_line, kBodyChars});
+  std::string body = util::sanitize(redact_secrets(response.body, protocol.secrets),
+                                    {util::Controls::one_line, kBodyChars});
   if (!body.empty()) {
     text += ": ";
     text += body;
@@ -32,7 +35,7 @@ std::string http_error(const http::Response& response) {
 }
 
 // The outcome of a call that brought no usable 2xx response, or nullopt if it did.
-std::optional<Outcome> call_failure(const http::Response& response) {
+std::optional<Outcome> call_failure(const Protocol& protocol, const http::Response& response) {
   if (!response.transport_ok) {
     const char* label = response.cancelled        ? "cancelled"
                         : response.too_large      ? "too_large"
@@ -54,17 +57,22 @@ std::optional<Outcome> call_failure(const http::Response& response) {
     return std::nullopt;
   }
   if (status == 429) {
-    Outcome outcome = failed(response, OutcomeKind::transient, http_error(response), "http_429");
+    Outcome outcome =
+        failed(response, OutcomeKind::transient, http_error(protocol, response), "http_429");
     outcome.rate_limited = true;
     return outcome;
   }
   if (status >= 500 && status <= 599) {
-    return failed(response, OutcomeKind::transient, http_error(response), "http_5xx");
+    return failed(response, OutcomeKind::transient, http_error(protocol, response), "http_5xx");
+  }
+  // 408 Request Timeout, 409 Conflict and 425 Too Early say "not now", not "never".
+  if (status == 408 || status == 409 || status == 425) {
+    return failed(response, OutcomeKind::transient, http_error(protocol, response), "http_4xx");
   }
   if (status >= 400 && status <= 499) {
-    return failed(response, OutcomeKind::permanent, http_error(response), "http_4xx");
+    return failed(response, OutcomeKind::permanent, http_error(protocol, response), "http_4xx");
   }
-  return failed(response, OutcomeKind::transient, http_error(response), "http_other");
+  return failed(response, OutcomeKind::transient, http_error(protocol, response), "http_other");
 }
 
 Outcome bad_body(const http::Response& response, const std::string& reason) {
@@ -83,17 +91,46 @@ Outcome answered(const http::Response& response, std::string answer) {
   return outcome;
 }
 
-}  // namespace
+// What every outcome goes through before it leaves the classifier: the Retry-After is cut to
+// the protocol's maximum (a huge one would block a model for years), and the error text is
+// rid of secrets.
+Outcome finished(const Protocol& protocol, Outcome outcome) {
+  if (outcome.retry_after_s) {
+    const double cap = std::chrono::duration<double>(protocol.max_retry_after).count();
+    if (!(*outcome.retry_after_s <= cap)) {  // also NaN
+      outcome.retry_after_s = cap;
+    }
+  }
+  if (!outcome.error.empty()) {
+    outcome.error = redact_secrets(std::move(outcome.error), protocol.secrets);
+  }
+  return outcome;
+}
 
-Outcome classify_single(const Protocol& protocol, const http::Response& response) {
-  if (auto failure = call_failure(response)) {
+Outcome empty_answer(const http::Response& response, bool batch) {
+  return batch
+             ? failed(response, OutcomeKind::transient, "backend error: empty answer", "item_error")
+             : bad_body(response, "empty answer");
+}
+
+Outcome classify_single_raw(const Protocol& protocol, const http::Response& response) {
+  if (auto failure = call_failure(protocol, response)) {
     return std::move(*failure);
   }
   auto answer = decode_single(protocol, response.body);
   if (!answer) {
     return bad_body(response, answer.error());
   }
+  if (!protocol.accept_empty_answers && is_blank(answer.value())) {
+    return empty_answer(response, false);
+  }
   return answered(response, std::move(answer).value());
+}
+
+}  // namespace
+
+Outcome classify_single(const Protocol& protocol, const http::Response& response) {
+  return finished(protocol, classify_single_raw(protocol, response));
 }
 
 std::vector<Outcome> classify_batch(const Protocol& protocol, const http::Response& response,
@@ -101,21 +138,23 @@ std::vector<Outcome> classify_batch(const Protocol& protocol, const http::Respon
   if (n == 0) {
     return {};
   }
-  if (auto failure = call_failure(response)) {
-    return std::vector<Outcome>(n, *failure);
+  if (auto failure = call_failure(protocol, response)) {
+    return std::vector<Outcome>(n, finished(protocol, std::move(*failure)));
   }
   auto items = decode_batch(protocol, response.body, n);
   if (!items) {
-    return std::vector<Outcome>(n, bad_body(response, items.error()));
+    return std::vector<Outcome>(n, finished(protocol, bad_body(response, items.error())));
   }
   std::vector<Outcome> outcomes;
   outcomes.reserve(n);
   for (ItemResult& item : items.value()) {
-    if (item.ok) {
-      outcomes.push_back(answered(response, std::move(item.text)));
+    if (item.ok && !protocol.accept_empty_answers && is_blank(item.text)) {
+      outcomes.push_back(finished(protocol, empty_answer(response, true)));
+    } else if (item.ok) {
+      outcomes.push_back(finished(protocol, answered(response, std::move(item.text))));
     } else {
-      outcomes.push_back(
-          failed(response, OutcomeKind::transient, "backend error: " + item.text, "item_error"));
+      outcomes.push_back(finished(protocol, failed(response, OutcomeKind::transient,
+                                                   "backend error: " + item.text, "item_error")));
     }
   }
   return outcomes;

@@ -39,16 +39,22 @@ struct Outcome {
 
 /// Classifies the response to a single call (Protocol::single_path). Rules: transport
 /// failures (refused, reset, timeout, too large, cancelled) → transient; 429 → transient with
-/// rate_limited; 5xx, 1xx, 3xx → transient; other 4xx → permanent; 2xx → ok with the decoded
-/// answer, or transient "bad_body" if the body is not JSON, has no string answer, or the answer
-/// holds NUL or invalid UTF-8. Never throws but std::bad_alloc.
+/// rate_limited; 5xx, 1xx, 3xx, 408, 409, 425 → transient; other 4xx → permanent; 2xx → ok with
+/// the decoded answer, or transient "bad_body" if the body is not JSON, has no string answer,
+/// the answer holds NUL or invalid UTF-8, or (unless Protocol::accept_empty_answers) the answer
+/// is empty or blank ("empty answer").
+/// Every outcome's retry_after_s is at most Protocol::max_retry_after, and its error holds none
+/// of Protocol::secrets, no "Bearer <token>" and no Authorization value (redact_secrets).
+/// Never throws but std::bad_alloc.
 Outcome classify_single(const Protocol& protocol, const http::Response& response);
 
 /// Classifies the response to a batch call of `n` requests (Protocol::batch_path); returns n
 /// outcomes in request order. A failure of the whole call (as in classify_single, or a 2xx
 /// whose body is not a results array of length n) gives n copies of the same outcome; a 2xx
 /// with results gives ok per answered entry and transient "item_error" per entry that carried
-/// an error ("backend error: <message>") or an unusable answer. n == 0 gives an empty vector.
+/// an error ("backend error: <message>") or an unusable answer (an empty or blank one is
+/// "backend error: empty answer" unless accepted). Retry-After and error texts are bounded
+/// and redacted as in classify_single. n == 0 gives an empty vector.
 std::vector<Outcome> classify_batch(const Protocol& protocol, const http::Response& response,
                                     std::size_t n);
 

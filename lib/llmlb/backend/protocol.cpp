@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <limits>
 
@@ -125,7 +126,112 @@ std::string name_of(const std::string& field) {
   return util::sanitize(field, {util::Controls::one_line, 64});
 }
 
+bool ascii_iequal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Replaces, from `from` on, the run of bytes for which `keep_going` holds by "***"; returns the
+// position after the replacement.
+template <typename Pred>
+std::size_t blank_out(std::string& text, std::size_t from, Pred keep_going) {
+  std::size_t end = from;
+  while (end < text.size() && keep_going(text[end])) {
+    ++end;
+  }
+  if (end == from) {
+    return from;
+  }
+  text.replace(from, end - from, "***");
+  return from + 3;
+}
+
+// Each case-insensitive occurrence of `word` in `text`, in order; `on_match(pos)` returns where
+// to search next.
+template <typename F>
+void each_word(std::string& text, std::string_view word, F on_match) {
+  std::size_t pos = 0;
+  while (pos + word.size() <= text.size()) {
+    if (ascii_iequal(std::string_view(text).substr(pos, word.size()), word)) {
+      pos = on_match(pos);
+    } else {
+      ++pos;
+    }
+  }
+}
+
 }  // namespace
+
+bool is_blank(std::string_view text) noexcept {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::int32_t cp = util::next_code_point(text, i);
+    const bool space = (cp >= 0x09 && cp <= 0x0D) || cp == ' ' || cp == 0x85 || cp == 0xA0 ||
+                       cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 ||
+                       cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+    if (!space) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string redact_secrets(std::string text, const std::vector<std::string>& secrets) {
+  for (const std::string& secret : secrets) {
+    if (secret.empty()) {
+      continue;
+    }
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+      text.replace(pos, secret.size(), "***");
+      pos += 3;
+    }
+    // A secret cut short by a length limit: its start at the very end of the text.
+    const std::size_t cut = text.size() >= 3 && text.compare(text.size() - 3, 3, "...") == 0
+                                ? text.size() - 3
+                                : text.size();
+    for (std::size_t k = std::min(secret.size() - 1, cut); k >= 4; --k) {
+      if (text.compare(cut - k, k, secret, 0, k) == 0) {
+        text.replace(cut - k, k, "***");
+        break;
+      }
+    }
+  }
+  const auto token_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("-._~+/=").find(c) != std::string_view::npos;
+  };
+  each_word(text, "bearer", [&](std::size_t pos) {
+    std::size_t at = pos + 6;
+    if (at >= text.size() || (text[at] != ' ' && text[at] != '\t')) {
+      return at;
+    }
+    while (at < text.size() && (text[at] == ' ' || text[at] == '\t')) {
+      ++at;
+    }
+    return blank_out(text, at, token_char);
+  });
+  each_word(text, "authorization", [&](std::size_t pos) {
+    std::size_t at = pos + 13;
+    // "Authorization: v", "authorization=v", "\"authorization\": \"v\"", "'authorization': 'v'"
+    while (at < text.size() && (text[at] == '"' || text[at] == '\'' || text[at] == ' ')) {
+      ++at;
+    }
+    if (at >= text.size() || (text[at] != ':' && text[at] != '=')) {
+      return at;
+    }
+    ++at;
+    while (at < text.size() && (text[at] == ' ' || text[at] == '"' || text[at] == '\'')) {
+      ++at;
+    }
+    return blank_out(text, at, [](char c) {
+      return c != '"' && c != '\'' && c != ',' && c != '}' && c != ';' && c != '\n' && c != '\r' &&
+             c != '&';
+    });
+  });
+  return text;
+}
 
 bool is_valid_utf8(std::string_view text) noexcept {
   std::size_t i = 0;

@@ -11,6 +11,7 @@
 // in a PostgreSQL text column.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <span>
 #include <string>
@@ -21,7 +22,7 @@
 
 namespace llmlb::backend {
 
-/// URL paths and JSON field names of the backend protocol.
+/// URL paths and JSON field names of the backend protocol, and how responses are judged.
 struct Protocol {
   std::string single_path = "/single";
   std::string batch_path = "/batch";
@@ -31,7 +32,24 @@ struct Protocol {
   std::string requests_field = "requests";
   std::string results_field = "results";
   std::string error_field = "error";
+  /// Whether an empty or blank answer solves a task; if not, it is a transient "empty answer".
+  bool accept_empty_answers = false;
+  /// The longest Retry-After honoured; a longer one (e.g. 999999999 s) is cut to this.
+  std::chrono::milliseconds max_retry_after{600'000};
+  /// SECRET texts (the backend token) that must never appear in an error: the classifier
+  /// replaces them, and any "Bearer <token>" or "Authorization: <value>", by "***".
+  std::vector<std::string> secrets;
 };
+
+/// True if `text` is empty or holds only white space (ASCII, or Unicode White_Space such as
+/// U+00A0 and U+3000, or U+200B/U+FEFF). Invalid UTF-8 is not blank.
+bool is_blank(std::string_view text) noexcept;
+
+/// `text` with every occurrence of each of `secrets` (empty ones are ignored), every
+/// "Bearer <token>" and every "Authorization" header or field value replaced by "***"; a
+/// secret's start of 4 bytes or more, cut off at the end of `text` (before a trailing "..."), is
+/// replaced too. Case-insensitive for "Bearer" and "Authorization".
+std::string redact_secrets(std::string text, const std::vector<std::string>& secrets);
 
 /// True if `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no UTF-16 surrogates, no
 /// code point above U+10FFFF). NUL bytes are well-formed.

@@ -23,6 +23,28 @@ CLI::Option* duration_option(CLI::App* cmd, const std::string& name, std::string
       ->default_str(util::format_duration(shown));
 }
 
+/// A whole number written in decimal: CLI11 reads integers with strtoll's base 0, so "0x10"
+/// would be 16 and "010" 8, and an unsigned option would take "-1" as its largest value. This
+/// transform rejects anything but [-]digits ("-" only when `allow_negative`) and drops leading
+/// zeros before CLI11 converts the text.
+CLI::Validator decimal(bool allow_negative) {
+  return CLI::Validator(
+      [allow_negative](std::string& text) -> std::string {
+        std::size_t digits = text.size() > 1 && text[0] == '-' && allow_negative ? 1 : 0;
+        const bool ok = text.size() > digits &&
+                        text.find_first_not_of("0123456789", digits) == std::string::npos;
+        if (!ok) {
+          return allow_negative ? "must be a whole number in decimal digits"
+                                : "must be a non-negative whole number in decimal digits";
+        }
+        while (text.size() > digits + 1 && text[digits] == '0') {
+          text.erase(digits, 1);
+        }
+        return std::string();
+      },
+      "", "decimal");
+}
+
 void parse_into(const char* option, const std::string& text, Millis& out) {
   if (text.empty()) {
     return;
@@ -49,17 +71,21 @@ CLI::App* add_work_command(CLI::App& app, WorkArgs& a) {
   duration_option(w, "--term-grace", a.term_grace, o.term_grace,
                   "After SIGTERM/SIGINT, wait this long for calls in flight");
   w->add_flag("--until-empty", o.until_empty, "Exit once nothing is left to claim");
-  w->add_option("--max-tasks", o.max_tasks, "Claim at most this many tasks");
+  w->add_option("--max-tasks", o.max_tasks, "Claim at most this many tasks")
+      ->transform(decimal(true));
   w->add_option("--models", o.models, "Serve only these models (comma-separated)")->delimiter(',');
   w->add_option("--max-inflight-total", o.max_inflight_total, "Calls in flight in this process")
+      ->transform(decimal(true))
       ->capture_default_str();
   duration_option(w, "--request-timeout", a.request_timeout, o.request_timeout,
                   "Timeout of one backend call");
   w->add_option("--endpoint", a.endpoint, "single (streaming, default) or batch")
       ->default_str("single");
   w->add_option("--batch-size", o.batch_size, "Tasks per batch call with --endpoint batch")
+      ->transform(decimal(true))
       ->capture_default_str();
   w->add_option("--max-attempts", o.max_attempts, "Calls per task before it fails")
+      ->transform(decimal(true))
       ->capture_default_str();
   duration_option(w, "--poll-interval", a.poll_interval, o.poll_interval,
                   "Idle poll for new tasks, and the longest gap between claims for every model "
@@ -72,9 +98,16 @@ CLI::App* add_work_command(CLI::App& app, WorkArgs& a) {
   duration_option(w, "--backoff-base", a.backoff_base, o.backoff_base,
                   "First retry delay after a failure");
   duration_option(w, "--backoff-max", a.backoff_max, o.backoff_max, "Longest retry delay");
+  duration_option(w, "--max-retry-after", a.max_retry_after, o.protocol.max_retry_after,
+                  "Longest Retry-After honoured (retry delay and shared 429 cooldown); longer "
+                  "ones are cut to this (1s to 1h)");
+  w->add_flag("--accept-empty-answers", o.protocol.accept_empty_answers,
+              "Store an empty or blank answer as the solution (default: retry it)");
   w->add_option("--max-response-bytes", o.max_response_bytes, "Largest backend reply")
+      ->transform(decimal(false))
       ->capture_default_str();
   w->add_option("--max-prompt-bytes", o.max_prompt_bytes, "Longer prompts fail, unsent")
+      ->transform(decimal(false))
       ->capture_default_str();
   w->add_option("--log-format", a.log_format, "text or json")->default_str("text");
   w->add_flag("--no-live", a.no_live, "Print progress lines even on a terminal");
@@ -109,6 +142,10 @@ int work(const Globals& g, WorkArgs a) {
       throw UsageError("LLMLB_BACKEND_TOKEN must be one line");
     }
     o.backend_headers.push_back("Authorization: Bearer " + t);
+    o.protocol.secrets.push_back(t);  // never echoed into tasks.last_error
+  }
+  if (auto password = work::url_password(o.backend_url); !password.empty()) {
+    o.protocol.secrets.push_back(password);
   }
   if (!a.max_runtime.empty()) {
     o.max_runtime = Millis(0);
@@ -123,6 +160,7 @@ int work(const Globals& g, WorkArgs a) {
   parse_into("--db-retry-timeout", a.db_retry_timeout, o.db_retry_timeout);
   parse_into("--backoff-base", a.backoff_base, o.backoff_base);
   parse_into("--backoff-max", a.backoff_max, o.backoff_max);
+  parse_into("--max-retry-after", a.max_retry_after, o.protocol.max_retry_after);
   if (a.endpoint == "batch") {
     o.endpoint = work::Endpoint::batch;
   } else if (!a.endpoint.empty() && a.endpoint != "single") {

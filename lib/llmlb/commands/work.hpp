@@ -19,7 +19,7 @@ namespace llmlb::commands {
 struct WorkArgs {
   work::WorkOptions options;
   std::string max_runtime, drain_timeout, term_grace, request_timeout, poll_interval, lease,
-      progress_interval, db_retry_timeout, backoff_base, backoff_max;
+      progress_interval, db_retry_timeout, backoff_base, backoff_max, max_retry_after;
   std::string endpoint, log_format;
   bool no_live = false;
   bool stderr_is_tty = false;  ///< set by main: whether a live table can be drawn

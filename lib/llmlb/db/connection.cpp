@@ -14,8 +14,13 @@ std::unique_ptr<pqxx::connection> connect(const std::string& conninfo) {
   try {
     return std::make_unique<pqxx::connection>(conninfo);
   } catch (const std::exception& e) {
-    throw DatabaseError(fmt::format("cannot connect to {}: {}", describe_target(conninfo),
-                                    redact(conninfo, e.what())));
+    // libpq checks some options only as it connects, before any network traffic; its messages
+    // for those start like this. They are configuration errors, not an unreachable server.
+    const std::string why = redact(conninfo, e.what());
+    if (why.rfind("invalid ", 0) == 0 || why.rfind("could not match ", 0) == 0) {
+      throw UsageError("invalid database URL: " + why);
+    }
+    throw DatabaseError(fmt::format("cannot connect to {}: {}", describe_target(conninfo), why));
   }
 }
 

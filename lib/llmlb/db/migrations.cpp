@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <set>
 
+#include "llmlb/db/schema_check.hpp"
 #include "llmlb/error.hpp"
 #include "llmlb/util/text.hpp"
 
@@ -122,6 +123,13 @@ MigrateReport migrate(Session& session) {
     // Quiet the NOTICEs that IF NOT EXISTS raises; they are not news to the operator.
     tx.exec("SET LOCAL client_min_messages = warning");
     tx.exec("SELECT pg_advisory_xact_lock(72617, 0)");
+    // Before anything is changed: a tasks table llmlb cannot work with is refused as it is.
+    if (const auto problems = tasks_table_problems(tx); !problems.empty()) {
+      throw UsageError(problems.size() == 1
+                           ? problems[0]
+                           : fmt::format("{} (and {} more problem(s) with public.tasks)",
+                                         problems[0], problems.size() - 1));
+    }
     tx.exec(kCreateLedger);
     tx.exec(kUpgradeLedger);
     const auto done = read_ledger(tx, kVersioned);

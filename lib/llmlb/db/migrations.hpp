@@ -46,6 +46,8 @@ struct MigrateReport {
 /// records both. A second call applies nothing; concurrent calls serialise on the lock.
 /// The ledger is trusted: a function changed by hand in the database, with its file unchanged,
 /// is not re-applied.
+/// First, before changing anything, it checks a pre-existing public.tasks
+/// (tasks_table_problems) and throws UsageError with the first problem, saying what to change.
 /// Throws DatabaseError (with the failing file's name) if any statement fails; then nothing is
 /// applied. Throws RuntimeError if the ledger records a versioned migration or a function file
 /// this binary does not know (a newer llmlb migrated the database).

@@ -51,7 +51,9 @@ class PgWorkerStore final : public work::Store {
           t.lease.model = row["model"].as<std::string>();
           t.lease.claimed_at = row["claimed_at"].as<std::string>();
           t.lease.attempts = row["attempts"].as<int>();
-          t.prompt = row["prompt"].as<std::string>();
+          // A NULL prompt (a column someone made nullable) reads as empty: the dispatcher
+          // fails that one task ("prompt is empty") instead of the whole worker throwing.
+          t.prompt = row["prompt"].is_null() ? std::string() : row["prompt"].as<std::string>();
           out.tasks.push_back(std::move(t));
         } else {
           work::ModelState s;

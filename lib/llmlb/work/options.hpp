@@ -47,6 +47,15 @@ struct WorkOptions {
 };
 
 /// Checks the options; the failure names the option, e.g. "--batch-size must be from 1 to 1000".
+/// The backend URL must be http:// or https:// with a host, an optional port from 1 to 65535,
+/// and no blanks or control characters; a failure never repeats its password.
 util::Result<bool> validate(const WorkOptions& options);
+
+/// `url` with the password of its userinfo, if any, replaced by "***"
+/// ("http://alice:secret@host/" gives "http://alice:***@host/"), for logs and messages.
+std::string redact_url(const std::string& url);
+
+/// The password of `url`'s userinfo ("secret" in "http://alice:secret@host"), or "".
+std::string url_password(const std::string& url);
 
 }  // namespace llmlb::work

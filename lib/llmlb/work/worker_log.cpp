@@ -20,7 +20,7 @@ WorkerLog::WorkerLog(util::Logger logger, bool live_table) : log_(logger) {
 void WorkerLog::started(const std::string& worker_id, const WorkOptions& o) const {
   log_.write("info", "start",
              fmt::format("worker {} started: backend {}, {} max in flight{}", worker_id,
-                         o.backend_url, o.max_inflight_total,
+                         redact_url(o.backend_url), o.max_inflight_total,
                          o.models.empty() ? std::string()
                                           : fmt::format(", models {}", fmt::join(o.models, ","))),
              {util::str("worker", worker_id)});
