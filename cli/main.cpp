@@ -12,6 +12,7 @@
 #include "llmlb/commands/commands.hpp"
 #include "llmlb/commands/operator.hpp"
 #include "llmlb/commands/work.hpp"
+#include "llmlb/db/conninfo.hpp"
 #include "llmlb/error.hpp"
 
 namespace {
@@ -129,7 +130,11 @@ int run(int argc, char** argv) {
     if (e.get_exit_code() == 0) {
       return app.exit(e);
     }
+    // CLI11 quotes what it could not place, which may be a URL with a password in it.
     std::string what = e.what();
+    for (int i = 1; i < argc; ++i) {
+      what = llmlb::db::redact(argv[i], what);
+    }
     std::cerr << "llmlb: error: " << what << "\nRun 'llmlb --help' for usage.\n";
     return llmlb::kExitUsage;
   }

@@ -28,6 +28,15 @@ def test_version_and_help_on_every_command():
         assert "Example" in h.stdout, cmd
 
 
+@pytest.mark.parametrize("stray", ["postgresql://u:Secr3tPw@db.example/x",
+                                   "host=db password=Secr3tPw", "http://alice:Secr3tPw@h/"])
+def test_a_stray_argument_with_a_password_is_not_echoed(stray):
+    p = llmlb("migrate", stray)
+    assert p.returncode == 2, p.stderr
+    assert "Secr3tPw" not in p.stderr + p.stdout
+    assert "llmlb: error:" in p.stderr
+
+
 def test_unknown_command_is_a_usage_error():
     p = llmlb("frobnicate")
     assert p.returncode == 2
