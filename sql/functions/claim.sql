@@ -1,5 +1,5 @@
 -- llmlb.claim(p_worker text, p_want integer, p_models text[], p_lease_seconds double precision,
---             p_sweep boolean DEFAULT true)
+--             p_sweep boolean DEFAULT true, p_endpoint text DEFAULT 'single')
 --   RETURNS TABLE (kind text, model text, task_id bigint, prompt text, lease_token bigint,
 --                  attempts integer, wait_seconds double precision, note text,
 --                  claimed_at timestamptz)
@@ -28,18 +28,25 @@
 --   their model, unpinned ones to models in preference order. Within one claim no model takes
 --   more than ceil(p_want / models) of its own pinned tasks. A claimed task gets lease_owner = p_worker,
 --   leased_at, lease_expires_at and a lease token (one per model per call) that guards its writes.
+--   Every claimed task gets its llmlb.calls row in the same transaction (outcome 'sent',
+--   sent_at the claim time, finished_at NULL, the lease token and md5 of the prompt), so a
+--   request is on record before it can leave the worker; complete() fills in its outcome,
+--   sweep() marks it 'unknown' if the lease expires first.
 -- Edge cases: a model with no claimable work is reported 'idle' without its lock or a bucket
 --   write; a model disabled or deleted while the claim waited for its lock is skipped (no row);
 --   p_want <= 0 claims nothing and reports every model with work 'full'; a NULL or non-positive
 --   lease raises an error. Every statement plans generically (plan_cache_mode) and reads tasks
 --   only through partial indexes and the primary key (tests/e2e/test_sql.py checks it).
 
--- The four-argument form (no p_sweep) of releases before 003_claim_fast_start.sql; a call with
--- four arguments now resolves to the default of p_sweep.
+-- The four-argument form (no p_sweep) of releases before 003_claim_fast_start.sql, and the
+-- five-argument form (no p_endpoint) before 005_calls_on_record.sql; calls with four or five
+-- arguments now resolve to the defaults.
 DROP FUNCTION IF EXISTS llmlb.claim(text, integer, text[], double precision);
+DROP FUNCTION IF EXISTS llmlb.claim(text, integer, text[], double precision, boolean);
 
 CREATE OR REPLACE FUNCTION llmlb.claim(p_worker text, p_want integer, p_models text[],
-                            p_lease_seconds double precision, p_sweep boolean DEFAULT true)
+                            p_lease_seconds double precision, p_sweep boolean DEFAULT true,
+                            p_endpoint text DEFAULT 'single')
 RETURNS TABLE (kind text, model text, task_id bigint, prompt text, lease_token bigint,
                attempts integer, wait_seconds double precision, note text, claimed_at timestamptz)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
@@ -158,7 +165,14 @@ BEGIN
              SET lease_owner = p_worker, lease_token = v_token, lease_model = m.name,
                  leased_at = v_now, lease_expires_at = v_now + p_lease_seconds * interval '1 second'
            WHERE t.id = ANY (ARRAY(SELECT c.id FROM c))
-          RETURNING t.id, t.prompt, t.attempts, t.model IS NOT NULL AS is_pinned)
+          RETURNING t.id, t.prompt, t.attempts, t.model IS NOT NULL AS is_pinned),
+        -- The call, on record before the request can leave the worker.
+        logged AS (
+          INSERT INTO llmlb.calls (model, task_id, worker, endpoint, sent_at, outcome,
+                                   lease_token, prompt_md5)
+          SELECT m.name, upd.id, p_worker, coalesce(p_endpoint, 'single'), v_now, 'sent',
+                 v_token, md5(upd.prompt)
+            FROM upd)
         SELECT * FROM upd
       LOOP
         kind := 'task'; model := m.name; task_id := r.id; prompt := r.prompt;

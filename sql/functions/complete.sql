@@ -1,78 +1,129 @@
 -- llmlb.complete(p_worker text, p_results json, p_max_attempts integer)
---   RETURNS TABLE (solved, failed, retried, released, lost integer)
+--   RETURNS TABLE (solved, failed, retried, released, lost, superseded integer)
 --
 -- Records the outcome of calls and releases tasks, in one statement.
 -- Inputs: p_results, a JSON array of objects
 --     {id, token, model, outcome: ok|transient|permanent|release, answer, error, error_class,
 --      http_status, endpoint, claimed_at, send_offset_ms, latency_ms, retry_seconds, sent}
 --   p_worker, written to the call log; p_max_attempts, the calls a task may take.
--- Output: one row counting the tasks it solved, failed, scheduled for retry and released, and
---   the results whose lease was lost (not written).
--- Locks: row locks on the tasks it updates (waits for a transaction holding one).
--- Guarantees: every task write is guarded by (id, lease token): a worker whose lease expired and
---   was re-claimed changes nothing, and its result is logged as 'lost_lease'. Each written task
---   loses its lease. 'ok' solves (answer, answered_by, solved_at); 'permanent' fails with
---   last_error; 'transient' schedules a retry after retry_seconds (>= 0), or fails the task
---   once it has reached p_max_attempts calls; 'release' hands the task back without counting an
---   attempt. Every result with sent = true (the default) gets one row in llmlb.calls, whose
---   sent_at is claimed_at + send_offset_ms (or finished time less latency) on the database clock.
+-- Output: one row counting the tasks it solved, failed, scheduled for retry and released, the
+--   results whose lease was lost (not written), and the results superseded (not written: the
+--   task changed since its claim).
+-- Locks: row locks on the tasks it writes (FOR UPDATE, waits for a transaction holding one),
+--   and on their llmlb.calls rows.
+-- Guarantees (fencing): a result is written only to the task it was claimed as: the same lease
+--   token (a worker whose lease expired and was re-claimed changes nothing: 'lost_lease'), the
+--   task still 'unsolved', and its prompt unchanged since the claim (md5 recorded by claim()).
+--   A task that changed under its lease ('superseded': prompt edited, or set solved or failed by
+--   hand) keeps what it has; it only loses the lease, attempts unchanged, so an edited prompt is
+--   claimed and answered again. Each written task loses its lease. 'ok' solves (answer,
+--   answered_by, solved_at); 'permanent' fails with last_error; 'transient' schedules a retry
+--   after retry_seconds (>= 0), or fails the task once it has reached p_max_attempts calls;
+--   'release' hands the task back without counting an attempt.
+--   The call log: the row claim() opened for (id, token) gets finished_at, latency, the outcome
+--   ('abandoned' for release, 'lost_lease', 'superseded', or the result's outcome), error_class,
+--   http_status, endpoint, and sent_at = claimed_at + send_offset_ms (database clock). A result
+--   with sent = false (never sent: a prompt that could not be encoded) deletes that row: it was
+--   no call. A sent result without an open row (claimed by an older release) gets a new row.
 -- Edge cases: an empty array writes nothing and returns zeros. Unknown ids count as lost.
 
+-- The result type gained "superseded" in 005_calls_on_record.sql.
+DROP FUNCTION IF EXISTS llmlb.complete(text, json, integer);
+
 CREATE OR REPLACE FUNCTION llmlb.complete(p_worker text, p_results json, p_max_attempts integer)
-RETURNS TABLE (solved integer, failed integer, retried integer, released integer, lost integer)
+RETURNS TABLE (solved integer, failed integer, retried integer, released integer, lost integer,
+               superseded integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now timestamptz := clock_timestamp();
 BEGIN
   RETURN QUERY
   WITH r AS (
-    SELECT * FROM json_to_recordset(p_results) AS x(
-      id bigint, token bigint, model text, outcome text, answer text, error text,
-      error_class text, http_status integer, endpoint text, claimed_at timestamptz,
-      send_offset_ms double precision, latency_ms double precision,
-      retry_seconds double precision, sent boolean)),
+    SELECT x.*, c.id AS call_id, c.prompt_md5
+      FROM json_to_recordset(p_results) AS x(
+        id bigint, token bigint, model text, outcome text, answer text, error text,
+        error_class text, http_status integer, endpoint text, claimed_at timestamptz,
+        send_offset_ms double precision, latency_ms double precision,
+        retry_seconds double precision, sent boolean)
+      LEFT JOIN llmlb.calls c ON c.task_id = x.id AND c.lease_token = x.token
+                             AND c.outcome IN ('sent', 'unknown')),
+  -- The tasks still under the results' leases, locked first, and whether each is still the
+  -- task that was claimed (read from the locked, newest row version).
+  cur AS (
+    SELECT t.id, r.token,
+           t.status = 'unsolved' AND (r.prompt_md5 IS NULL OR md5(t.prompt) = r.prompt_md5)
+             AS is_current
+      FROM r JOIN public.tasks t ON t.id = r.id AND t.lease_token = r.token
+       FOR UPDATE OF t),
   upd AS (
     UPDATE public.tasks t SET
       status = CASE
+        WHEN NOT cur.is_current THEN t.status
         WHEN r.outcome = 'ok' THEN 'solved'
         WHEN r.outcome = 'permanent' THEN 'failed'
         WHEN r.outcome = 'transient' AND t.attempts + 1 >= p_max_attempts THEN 'failed'
         ELSE 'unsolved' END,
-      answer = CASE WHEN r.outcome = 'ok' THEN r.answer ELSE t.answer END,
-      answered_by = CASE WHEN r.outcome = 'ok' THEN r.model ELSE t.answered_by END,
-      solved_at = CASE WHEN r.outcome = 'ok' THEN v_now ELSE t.solved_at END,
-      attempts = t.attempts + CASE WHEN r.outcome = 'release' THEN 0 ELSE 1 END,
+      answer = CASE WHEN cur.is_current AND r.outcome = 'ok' THEN r.answer ELSE t.answer END,
+      answered_by = CASE WHEN cur.is_current AND r.outcome = 'ok' THEN r.model ELSE t.answered_by END,
+      solved_at = CASE WHEN cur.is_current AND r.outcome = 'ok' THEN v_now ELSE t.solved_at END,
+      attempts = t.attempts
+                 + CASE WHEN NOT cur.is_current OR r.outcome = 'release' THEN 0 ELSE 1 END,
       last_error = CASE
+        WHEN NOT cur.is_current THEN t.last_error
         WHEN r.outcome = 'transient' AND t.attempts + 1 >= p_max_attempts
           THEN format('gave up after %s attempts: %s', t.attempts + 1, r.error)
         WHEN r.outcome IN ('transient', 'permanent') THEN r.error
         ELSE t.last_error END,
       retry_at = CASE
-        WHEN r.outcome = 'transient' AND t.attempts + 1 < p_max_attempts
+        WHEN cur.is_current AND r.outcome = 'transient' AND t.attempts + 1 < p_max_attempts
           THEN v_now + greatest(coalesce(r.retry_seconds, 0), 0) * interval '1 second'
         ELSE NULL END,
       lease_owner = NULL, lease_token = NULL, lease_model = NULL, lease_expires_at = NULL,
       leased_at = NULL
-    FROM r
+    FROM r JOIN cur ON cur.id = r.id AND cur.token = r.token
     WHERE t.id = r.id AND t.lease_token = r.token
-    RETURNING t.id, t.status, r.outcome),
+    RETURNING t.id, r.token, t.status, r.outcome, cur.is_current),
+  done AS (
+    UPDATE llmlb.calls c SET
+      finished_at = v_now,
+      latency_ms = r.latency_ms,
+      sent_at = coalesce(r.claimed_at + coalesce(r.send_offset_ms, 0) * interval '1 millisecond',
+                         c.sent_at),
+      endpoint = coalesce(r.endpoint, c.endpoint),
+      outcome = CASE WHEN r.outcome = 'release' THEN 'abandoned'
+                     WHEN u.id IS NULL THEN 'lost_lease'
+                     WHEN NOT u.is_current THEN 'superseded'
+                     ELSE r.outcome END,
+      error_class = r.error_class,
+      http_status = r.http_status
+    FROM r LEFT JOIN upd u ON u.id = r.id AND u.token = r.token
+    WHERE c.id = r.call_id AND coalesce(r.sent, true)
+    RETURNING 1),
+  dropped AS (
+    DELETE FROM llmlb.calls c USING r
+     WHERE c.id = r.call_id AND NOT coalesce(r.sent, true)
+    RETURNING 1),
   logged AS (
     INSERT INTO llmlb.calls (model, task_id, worker, endpoint, sent_at, finished_at, latency_ms,
-                             outcome, error_class, http_status)
+                             outcome, error_class, http_status, lease_token)
     SELECT r.model, r.id, p_worker, coalesce(r.endpoint, 'single'),
            coalesce(r.claimed_at + coalesce(r.send_offset_ms, 0) * interval '1 millisecond',
                     v_now - coalesce(r.latency_ms, 0) * interval '1 millisecond'),
            v_now, r.latency_ms,
            CASE WHEN r.outcome = 'release' THEN 'abandoned'
-                WHEN NOT EXISTS (SELECT 1 FROM upd WHERE upd.id = r.id) THEN 'lost_lease'
+                WHEN u.id IS NULL THEN 'lost_lease'
+                WHEN NOT u.is_current THEN 'superseded'
                 ELSE r.outcome END,
-           r.error_class, r.http_status
-      FROM r WHERE coalesce(r.sent, true)
+           r.error_class, r.http_status, r.token
+      FROM r LEFT JOIN upd u ON u.id = r.id AND u.token = r.token
+     WHERE coalesce(r.sent, true) AND r.call_id IS NULL
     RETURNING 1)
-  SELECT (count(*) FILTER (WHERE upd.status = 'solved'))::integer,
-         (count(*) FILTER (WHERE upd.status = 'failed'))::integer,
-         (count(*) FILTER (WHERE upd.status = 'unsolved' AND upd.outcome = 'transient'))::integer,
+  SELECT (count(*) FILTER (WHERE upd.is_current AND upd.status = 'solved'))::integer,
+         (count(*) FILTER (WHERE upd.is_current AND upd.status = 'failed'))::integer,
+         (count(*) FILTER (WHERE upd.is_current AND upd.status = 'unsolved'
+                             AND upd.outcome = 'transient'))::integer,
          (count(*) FILTER (WHERE upd.outcome = 'release'))::integer,
-         ((SELECT count(*) FROM r) - count(*))::integer
+         ((SELECT count(*) FROM r) - count(*))::integer,
+         (count(*) FILTER (WHERE NOT upd.is_current AND upd.outcome <> 'release'))::integer
     FROM upd;
 END $$;

@@ -8,7 +8,10 @@
 --   retries; rows another transaction holds are skipped, so it never waits for them.
 -- Guarantees: an expired lease is cleared whole (owner, token, model, expiry, leased_at) and the
 --   task's attempts are untouched, so a dead worker costs the task nothing; the old holder's
---   later writes are refused by its lease token (complete(), renew()).
+--   later writes are refused by its lease token (complete(), renew()). The lease's call, still
+--   open in llmlb.calls (outcome 'sent'), becomes 'unknown' with finished_at set: the request
+--   may have reached the backend, and its outcome was never recorded (a late result of its
+--   worker still fills it in, as 'lost_lease').
 -- Edge cases: beyond 1,000 of either kind the rest wait for the next call. Rows are found through
 --   the lease-expiry and retry partial indexes and updated by primary key (id = ANY (ARRAY(...))),
 --   so neither UPDATE reads the whole table under the generic plan (plan_cache_mode).
@@ -20,16 +23,25 @@ DECLARE
   v_now timestamptz := clock_timestamp();
   v_expired integer;
   v_due integer;
+  v_ids bigint[];
+  v_tokens bigint[];
 BEGIN
-  WITH c AS (
-    SELECT id FROM public.tasks
-    WHERE lease_token IS NOT NULL AND lease_expires_at < v_now
-    ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+  SELECT coalesce(array_agg(c.id), '{}'), coalesce(array_agg(c.lease_token), '{}')
+    INTO v_ids, v_tokens
+    FROM (SELECT id, lease_token FROM public.tasks
+          WHERE lease_token IS NOT NULL AND lease_expires_at < v_now
+          ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED) c;
   UPDATE public.tasks t
      SET lease_owner = NULL, lease_token = NULL, lease_model = NULL, lease_expires_at = NULL,
       leased_at = NULL
-   WHERE t.id = ANY (ARRAY(SELECT c.id FROM c));
+   WHERE t.id = ANY (v_ids);
   GET DIAGNOSTICS v_expired = ROW_COUNT;
+  IF v_expired > 0 THEN
+    -- Through calls_open_idx (its predicate is implied by outcome = 'sent').
+    UPDATE llmlb.calls k SET outcome = 'unknown', finished_at = v_now
+      FROM unnest(v_ids, v_tokens) AS e(id, token)
+     WHERE k.task_id = e.id AND k.lease_token = e.token AND k.outcome = 'sent';
+  END IF;
   WITH c AS (
     SELECT id FROM public.tasks
     WHERE retry_at IS NOT NULL AND retry_at <= v_now

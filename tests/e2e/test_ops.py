@@ -287,7 +287,15 @@ def test_status_and_limits_count_only_live_leases_as_in_flight(migrated):
     by_name = {m["name"]: m for m in s["models"]}
     assert [m["name"] for m in s["models"]] == ["mb", "ma"]  # same preference: by id
     assert by_name["mb"]["in_flight"] == 1 and by_name["mb"]["waiting"] == 3
-    assert by_name["mb"]["sent_last_window"] == 1  # the live lease taken just now
+    # Calls in flight count from their row in llmlb.calls (a claim writes it as 'sent'); a
+    # lease set by hand has none.
+    assert by_name["mb"]["sent_last_window"] == 0
+    migrated.sql("INSERT INTO llmlb.calls (model, task_id, worker, endpoint, sent_at, outcome,"
+                 " lease_token) VALUES ('mb', %s, 'w', 'single', clock_timestamp(), 'sent', 1)",
+                 (ids[0],))
+    s = _status_json(migrated.url)
+    by_name = {m["name"]: m for m in s["models"]}
+    assert by_name["mb"]["sent_last_window"] == 1
     assert s["backlog"]["in_flight"] == 1 and s["backlog"]["expired_leases"] == 1
     p = llmlb("limits", "list", "--json", db_url=migrated.url)
     assert p.returncode == 0, p.stderr

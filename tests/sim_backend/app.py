@@ -13,7 +13,10 @@ HTTP contract (paths and field names are the configurable ``Wire`` ones; default
   reset after the latency, no HTTP response; ``hang`` -> nothing for ``hang_seconds`` (or until
   the client leaves), then a reset. Batch, scope "item": each item rolls; 5xx/429/garbage give
   error or malformed items, the first drop/hang takes the whole request. Scope "request": one
-  roll with the first item's model, applied to the whole request.
+  roll with the first item's model, applied to the whole request. ``reuse_reset`` (per
+  connection): a request that is not the first on its kept-alive connection is, with that
+  probability, read, logged and answered with a TCP reset at once (batch: the first item's model
+  decides for the whole request); with 1, every connection serves one request and resets the next.
 - ``GET /health``; ``GET|POST /admin/config``; ``GET /admin/arrivals?since=TS&limit=N``.
 At shutdown (SIGTERM/SIGINT) requests get ``graceful_timeout`` seconds, then their connections
 are reset; the arrival log is flushed.
@@ -44,6 +47,7 @@ from .faults import Simulator
 
 ARRIVAL = "sim.arrival"  # scope key: time.time() when the request's headers were parsed
 DROP = "sim.drop"  # scope key: callable that resets the request's TCP connection
+NTH = "sim.nth"  # scope key: 1-based number of the request on its TCP connection
 
 
 def abort_connection(transport) -> None:
@@ -86,6 +90,7 @@ class ConnectionControl:
 
     def __init__(self, app, conns: dict):
         self.app, self.conns = app, conns
+        self.nth: dict = {}  # peer address -> (id of its transport, requests seen on it)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -105,7 +110,12 @@ class ConnectionControl:
             if not dropped:
                 await send(message)
 
-        scope[ARRIVAL], scope[DROP] = time.time(), drop
+        key = tuple(scope.get("client") or ())
+        tid = id(self.conns.get(key))
+        seen_tid, n = self.nth.get(key, (None, 0))
+        n = n + 1 if seen_tid == tid else 1
+        self.nth[key] = (tid, n)
+        scope[ARRIVAL], scope[DROP], scope[NTH] = time.time(), drop, n
         try:
             await self.app(scope, receive, guarded_send)
         except asyncio.CancelledError:
@@ -192,6 +202,9 @@ class Handlers:
         if not sim.known(model):
             self.log.add(ts, "single", model, "404", 0.0, req)
             return self.error(404, f"unknown model {model!r}")
+        if sim.reuse_reset(model, request.scope.get(NTH, 1)):
+            self.log.add(ts, "single", model, "reuse_reset", 0.0, req)
+            return self.drop(request)
         wait = sim.admit(model)
         if wait is not None:
             self.log.add(ts, "single", model, "quota429", 0.0, req)
@@ -233,6 +246,9 @@ class Handlers:
         if unknown:
             log_all(["404"] * n)
             return self.error(404, f"unknown model {unknown[0]!r}")
+        if sim.reuse_reset(items[0][0], request.scope.get(NTH, 1)):
+            log_all(["reuse_reset"] * n)
+            return self.drop(request)
         waits = [sim.admit(m) for m, _ in items]
         if all(wt is not None for wt in waits):
             log_all(["quota429"] * n)

@@ -29,7 +29,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-FAULT_KINDS = ("5xx", "429", "garbage", "drop", "hang")
+FAULT_KINDS = ("5xx", "429", "garbage", "drop", "hang", "reuse_reset")
+# Kinds drawn by Simulator.roll; "reuse_reset" is a per-connection fault, rolled on its own.
+ROLLED_KINDS = ("5xx", "429", "garbage", "drop", "hang")
 BATCH_FAULT_SCOPES = ("item", "request")
 BUILTIN_MEDIANS = (1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)  # m0..m9, seconds
 
@@ -238,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--max-latency", type=float, default=120.0, help="latency clip, seconds before scaling")
     a("--seed", type=int, help="seed of the random generator (latencies, faults)")
     for kind in FAULT_KINDS:
-        a(f"--fault-{kind}", type=float, default=0.0, metavar="P", help=f"probability of {kind}")
+        a(f"--fault-{kind.replace('_', '-')}", dest=f"fault_{kind}", type=float, default=0.0,
+          metavar="P", help=f"probability of {kind}")
     a("--retry-after", type=int, default=1, help="Retry-After seconds of the 429 fault")
     a("--hang-seconds", type=float, default=3600.0, help="hang length, NOT time-scaled")
     a("--batch-fault-scope", choices=BATCH_FAULT_SCOPES, default="item",
@@ -274,5 +277,5 @@ def from_args(ns: argparse.Namespace) -> tuple[Settings, Wire]:
     return base.updated(body), wire
 
 
-__all__ = ["FAULT_KINDS", "ModelSpec", "Settings", "Wire", "build_parser", "from_args",
+__all__ = ["FAULT_KINDS", "ROLLED_KINDS", "ModelSpec", "Settings", "Wire", "build_parser", "from_args",
            "load_models", "builtin_models"]

@@ -4,7 +4,9 @@ Contract of ``Simulator`` (one per process, used from the event-loop thread only
 - ``known(model)``: is the model configured.
 - ``admit(model)``: takes one token of the model's provider-quota bucket; returns None when
   admitted (or no quota), else the seconds until a token will be available.
-- ``roll(model)``: "ok" or one of FAULT_KINDS, drawn with that model's probabilities (per-model
+- ``reuse_reset(model, nth)``: whether the nth request on its connection (never the first) is
+  reset at once, unanswered, with the model's ``reuse_reset`` probability.
+- ``roll(model)``: "ok" or one of ROLLED_KINDS (every kind but reuse_reset), drawn with that model's probabilities (per-model
   overrides, else global; when they sum above 1 they are scaled to sum 1).
 - ``latency(model)``: seconds to wait: median * exp(sigma * N(0,1)), clipped to
   [min_latency, max_latency], then multiplied by time_scale.
@@ -21,7 +23,7 @@ import math
 import random
 import time
 
-from .config import FAULT_KINDS, Settings
+from .config import ROLLED_KINDS, Settings
 
 
 class TokenBucket:
@@ -66,15 +68,21 @@ class Simulator:
 
     def roll(self, model: str) -> str:
         probs = self.settings.model_faults(model)
-        total = sum(probs[k] for k in FAULT_KINDS)
+        total = sum(probs[k] for k in ROLLED_KINDS)
         if total <= 0:
             return "ok"
         u = self.rng.random() * max(1.0, total)
-        for kind in FAULT_KINDS:
+        for kind in ROLLED_KINDS:
             u -= probs[kind]
             if u < 0:
                 return kind
         return "ok"
+
+    def reuse_reset(self, model: str, nth: int) -> bool:
+        """Whether the ``nth`` request (1-based) on its connection is reset unanswered: never the
+        first, the others with the model's ``reuse_reset`` probability (drawn only for them)."""
+        p = self.settings.model_faults(model).get("reuse_reset", 0.0)
+        return nth > 1 and p > 0 and self.rng.random() < p
 
     def latency(self, model: str) -> float:
         s, spec = self.settings, self.settings.models[model]

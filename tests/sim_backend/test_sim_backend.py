@@ -195,6 +195,28 @@ def test_fault_drop_resets_connection(sim):
         assert got == b""  # no HTTP response at all, in particular no 500
 
 
+def test_fault_reuse_reset_answers_the_first_request_and_resets_the_second(sim):
+    sim.set_config({"faults": {"reuse_reset": 1.0}})
+    t0 = time.time()
+    for round_ in range(2):  # each new connection: one answer, then a reset
+        conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+        conn.request("POST", "/single", json.dumps(single("fast", f"a{round_}")),
+                     {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert json.loads(resp.read())["answer"] == answer_for("fast", f"a{round_}")
+        with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+            conn.request("POST", "/batch", json.dumps({"requests": [single("fast", "b")]}),
+                         {"Content-Type": "application/json"})
+            conn.getresponse()
+        conn.close()
+    # A request alone on its connection is never reset.
+    got = raw_exchange(sim.url, post_bytes("/single", single("fast", "c")), timeout=5)
+    assert got.startswith(b"HTTP/1.1 200")
+    recs = [r for r in sim.arrivals(since=t0) if r["model"] == "fast"]
+    assert [r["outcome"] for r in recs] == ["ok", "reuse_reset", "ok", "reuse_reset", "ok"]
+
+
 def test_fault_hang_outlasts_client_timeout(sim):
     sim.set_config({"faults": {"hang": 1.0}})
     t0 = time.time()

@@ -299,6 +299,50 @@ TEST_CASE("http client: a dropped or reset connection is a transport error") {
   }
 }
 
+TEST_CASE("http client: a request whose kept-alive connection dies unanswered is never re-sent") {
+  // The server answers the first request on each connection and resets the connection after
+  // reading the second one. libcurl would re-send such a request on a new connection (a reused
+  // connection that brought no bytes back); the client must refuse, so the server sees each
+  // request exactly once.
+  LoopbackServer server(llmlb::test::reset_second_request(respond(200, R"({"answer":"a"})")));
+  Client client(ClientOptions{});
+  const Response first = one(client, post(server.url("/single"), 1, R"({"n":1})"));
+  REQUIRE(first.transport_ok);
+  CHECK(first.status == 200);
+  CHECK_FALSE(first.reset_after_send);
+  const Response second = one(client, post(server.url("/single"), 2, R"({"n":2})"));
+  CHECK_FALSE(second.transport_ok);
+  CHECK(second.reset_after_send);
+  CHECK_FALSE(second.connect_failed);
+  CHECK(second.transport_error == "connection lost after the request was sent; not re-sent");
+  std::this_thread::sleep_for(100ms);  // a re-sent request would have arrived by now
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].body == R"({"n":1})");
+  CHECK(requests[1].body == R"({"n":2})");
+  CHECK(requests[0].connection == requests[1].connection);
+  // The next request opens a new connection and is answered.
+  const Response third = one(client, post(server.url("/single"), 3, R"({"n":3})"));
+  CHECK(third.transport_ok);
+  CHECK(server.request_count() == 3);
+}
+
+TEST_CASE("http client: one request per submit while connections keep dying") {
+  LoopbackServer server(llmlb::test::reset_second_request(respond(200, R"({"answer":"a"})")));
+  Client client(ClientOptions{});
+  constexpr int kRequests = 40;
+  int ok = 0, reset = 0;
+  for (int i = 0; i < kRequests; ++i) {  // sequential: every second one rides a reused connection
+    const Response r = one(client, post(server.url("/single"), static_cast<std::uint64_t>(i),
+                                        std::string(i % 3 == 0 ? 40000 : 10, 'x')));
+    (r.transport_ok ? ok : reset) += 1;
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(server.request_count() == static_cast<std::size_t>(kRequests));
+  CHECK(ok == kRequests / 2);
+  CHECK(reset == kRequests / 2);
+}
+
 TEST_CASE("http client: connection refused and bad URLs complete as transport errors") {
   Client client(ClientOptions{});
   const auto port = closed_port();

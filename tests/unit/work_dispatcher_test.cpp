@@ -184,3 +184,74 @@ TEST_CASE("abandon_all releases every task in flight, logged as abandoned calls"
   d.on_response(reply(f.sent[1].tag, 200, R"({"answer": "late"})"));
   CHECK(d.results().size() == 2);
 }
+
+TEST_CASE("a task claimed again while its old call is in flight: the new lease wins") {
+  // A worker paused past its lease: its own next claim took the task back with a new token and
+  // sent it again. The old call's late answer is recorded under the old token (the database
+  // refuses it as lost); the new call's answer is written under the new token.
+  Fixture f;
+  auto d = f.make();
+  std::vector<ClaimedTask> first;
+  first.push_back(task(7, "m0", "hi"));
+  d.dispatch(std::move(first), f.t0, f.t0 + 1ms);
+  std::vector<ClaimedTask> again;
+  again.push_back(task(7, "m0", "hi"));
+  again[0].lease.token = 900;
+  d.dispatch(std::move(again), f.t0 + 5s, f.t0 + 5s);
+  REQUIRE(f.sent.size() == 2);
+  CHECK(d.in_flight() == 1);
+  const auto held = d.held_task_ids();
+  REQUIRE(held.size() == 1);
+  CHECK(held[0] == 7);
+
+  SUBCASE("old answer first") {
+    d.on_response(reply(f.sent[0].tag, 200, R"({"answer": "old"})"));
+    REQUIRE(d.results().size() == 1);
+    CHECK(d.results()[0].lease.token == 107);
+    CHECK(d.results()[0].answer == "old");
+    CHECK(d.in_flight() == 1);  // the new call is still in flight, under the new lease
+    d.results_written();
+    d.on_response(reply(f.sent[1].tag, 200, R"({"answer": "new"})"));
+    REQUIRE(d.results().size() == 1);
+    CHECK(d.results()[0].lease.token == 900);
+    CHECK(d.results()[0].answer == "new");
+    CHECK(d.in_flight() == 0);
+  }
+  SUBCASE("new answer first") {
+    d.on_response(reply(f.sent[1].tag, 200, R"({"answer": "new"})"));
+    REQUIRE(d.results().size() == 1);
+    CHECK(d.results()[0].lease.token == 900);
+    CHECK(d.in_flight() == 0);
+    d.on_response(reply(f.sent[0].tag, 200, R"({"answer": "old"})"));
+    REQUIRE(d.results().size() == 2);
+    CHECK(d.results()[1].lease.token == 107);
+  }
+  SUBCASE("abandoning covers both calls") {
+    CHECK(d.abandon_all() == 1);
+    REQUIRE(d.results().size() == 2);
+    CHECK(d.results()[0].kind == ResultKind::release);
+    CHECK(d.results()[1].kind == ResultKind::release);
+    CHECK(d.results()[0].lease.token + d.results()[1].lease.token == 1007);
+    d.on_response(reply(f.sent[0].tag, 200, R"({"answer": "old"})"));
+    CHECK(d.results().size() == 2);
+  }
+}
+
+TEST_CASE("a connection lost after the request was sent is a transient call, not re-sent") {
+  Fixture f;
+  auto d = f.make();
+  std::vector<ClaimedTask> tasks;
+  tasks.push_back(task(3, "m0", "hi"));
+  d.dispatch(std::move(tasks), f.t0, f.t0);
+  llmlb::http::Response r;
+  r.tag = f.sent.at(0).tag;
+  r.transport_ok = false;
+  r.reset_after_send = true;
+  r.transport_error = "connection lost after the request was sent; not re-sent";
+  d.on_response(r);
+  REQUIRE(d.results().size() == 1);
+  CHECK(d.results()[0].kind == ResultKind::transient);
+  CHECK(d.results()[0].call.error_class == "reset_after_send");
+  CHECK(d.results()[0].call.sent);
+  CHECK(f.sent.size() == 1);
+}

@@ -40,8 +40,8 @@ class PgWorkerStore final : public work::Store {
     return translate_errors("claim failed", [&] {
       pqxx::nontransaction tx(*conn_);
       const auto array = text_array(q.models);
-      const auto rows =
-          tx.exec_prepared("claim", worker_id_, q.want, nullable(array), q.lease_seconds, q.sweep);
+      const auto rows = tx.exec_prepared("claim", worker_id_, q.want, nullable(array),
+                                         q.lease_seconds, q.sweep, std::string(to_sql(q.endpoint)));
       work::ClaimResult out;
       for (const auto& row : rows) {
         if (row["kind"].as<std::string>() == "task") {
@@ -90,6 +90,7 @@ class PgWorkerStore final : public work::Store {
       c.retried = r["retried"].as<int>();
       c.released = r["released"].as<int>();
       c.lost = r["lost"].as<int>();
+      c.superseded = r["superseded"].as<int>();
       return c;
     });
   }
@@ -143,7 +144,7 @@ class PgWorkerStore final : public work::Store {
     conn_->prepare("claim",
                    "SELECT kind, model, task_id, prompt, lease_token, attempts, wait_seconds,"
                    " note, claimed_at::text AS claimed_at"
-                   " FROM llmlb.claim($1, $2, $3::text[], $4, $5)");
+                   " FROM llmlb.claim($1, $2, $3::text[], $4, $5, $6)");
     conn_->prepare("sweep", "SELECT llmlb.sweep_if_due()");
     conn_->prepare("complete", "SELECT * FROM llmlb.complete($1, $2::json, $3)");
     conn_->prepare("rate_limited", "SELECT llmlb.note_rate_limited($1, $2, $3)");

@@ -11,7 +11,6 @@
 
 #include "llmlb/error.hpp"
 #include "llmlb/http/curl_handles.hpp"
-#include "llmlb/util/text.hpp"
 
 namespace llmlb::http {
 namespace {
@@ -30,10 +29,11 @@ constexpr long kMinConnectionCache = 64;
 constexpr double kMaxRetryAfter = 1e9;
 
 // One request in flight. Heap-allocated so that the pointers handed to libcurl (PRIVATE,
-// WRITEDATA, HEADERDATA, POSTFIELDS, ERRORBUFFER) stay valid until it completes.
+// WRITEDATA, HEADERDATA, READDATA, SEEKDATA, ERRORBUFFER) stay valid until it completes.
 struct Transfer {
   Request request;
   EasyHandle easy;
+  std::size_t sent = 0;  // request body bytes handed to libcurl so far
   std::string body;
   std::optional<double> retry_after_s;
   std::size_t max_bytes = 0;
@@ -97,6 +97,31 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
 }
 
+// CURLOPT_READFUNCTION: hands libcurl the request body from memory. The body goes through a
+// read callback rather than CURLOPT_POSTFIELDS so that on_seek can refuse to start it again.
+std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const std::string& body = t->request.body;
+  const std::size_t n = std::min(size * count, body.size() - t->sent);
+  std::memcpy(buffer, body.data() + t->sent, n);
+  t->sent += n;
+  return n;
+}
+
+// CURLOPT_SEEKFUNCTION: libcurl rewinds the body only to send the request again, above all when
+// a kept-alive connection dies after the request went out and before any response byte came
+// back (libcurl 7.88's Curl_retry_request re-sends it on a new connection, silently). The
+// server may well have read it, and that second request would be one no claim paid for. So once
+// any byte was handed over, rewinding fails: the transfer ends with CURLE_SEND_FAIL_REWIND and
+// is reported as reset_after_send. Before the first byte, a rewind to the start is harmless.
+int on_seek(void* user, curl_off_t offset, int origin) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->sent == 0 && offset == 0 && origin == SEEK_SET) {
+    return CURL_SEEKFUNC_OK;
+  }
+  return CURL_SEEKFUNC_FAIL;
+}
+
 // CURLOPT_HEADERFUNCTION: captures Retry-After of the final response. Called once per header
 // line, status lines included; a new status line (after a 1xx) forgets earlier headers.
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
@@ -110,6 +135,17 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     t->retry_after_s = parse_retry_after(line.substr(kRetryAfter.size()), std::time(nullptr));
   }
   return n;
+}
+
+// Replaces control characters with spaces and trims, so a message fits on one line.
+std::string one_line(std::string_view text) {
+  std::string out(trim(text));
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -193,8 +229,12 @@ struct Client::Impl {
     set(CURLOPT_PRIVATE, static_cast<void*>(&t));
     set(CURLOPT_URL, t.request.url.c_str());
     set(CURLOPT_PROTOCOLS_STR, "http,https");
+    set(CURLOPT_POST, 1L);
     set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.request.body.size()));
-    set(CURLOPT_POSTFIELDS, t.request.body.data());
+    set(CURLOPT_READFUNCTION, &on_read);
+    set(CURLOPT_READDATA, static_cast<void*>(&t));
+    set(CURLOPT_SEEKFUNCTION, &on_seek);
+    set(CURLOPT_SEEKDATA, static_cast<void*>(&t));
     set(CURLOPT_HTTPHEADER, headers.get());
     set(CURLOPT_WRITEFUNCTION, &on_body);
     set(CURLOPT_WRITEDATA, static_cast<void*>(&t));
@@ -235,7 +275,7 @@ struct Client::Impl {
   void describe_failure(CURLcode code, const Transfer& t, Response& r) const {
     long os_errno = 0;
     curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
-    const std::string detail = util::sanitize(t.errbuf);
+    const std::string detail = one_line(t.errbuf);
     std::string message;
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT:
@@ -277,6 +317,11 @@ struct Client::Impl {
       case CURLE_GOT_NOTHING:
         message = "server closed the connection without responding";
         break;
+      case CURLE_SEND_FAIL_REWIND:
+        // on_seek refused to send the request a second time (see there).
+        r.reset_after_send = true;
+        message = "connection lost after the request was sent; not re-sent";
+        break;
       case CURLE_PARTIAL_FILE:
         message = "connection closed before the response was complete";
         break;
@@ -299,7 +344,7 @@ struct Client::Impl {
         message = std::string(curl_easy_strerror(code)) + (detail.empty() ? "" : ": " + detail);
         break;
     }
-    r.transport_error = redact(util::sanitize(message));
+    r.transport_error = redact(one_line(message));
   }
 
   Response make_response(Transfer& t, CURLcode code) const {

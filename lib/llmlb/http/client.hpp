@@ -52,8 +52,14 @@ struct Response {
   bool connect_failed = false;  ///< no connection could be made (refused, unreachable, DNS,
                                 ///< connect timeout): the request surely never reached a server
   bool cancelled = false;       ///< ended by Client::cancel_all
-  long status = 0;              ///< HTTP status; 0 when !transport_ok
-  std::string body;             ///< response body; empty when !transport_ok
+  /// The whole request was handed to a kept-alive connection that then died without a byte of
+  /// response: the server may have read it. libcurl would silently send it again on a new
+  /// connection; the client refuses (every request reaches the network at most once), and the
+  /// transfer ends here with transport_error "connection lost after the request was sent; not
+  /// re-sent".
+  bool reset_after_send = false;
+  long status = 0;   ///< HTTP status; 0 when !transport_ok
+  std::string body;  ///< response body; empty when !transport_ok
   /// Retry-After of the response, in seconds from when the header arrived: delta-seconds or an
   /// HTTP-date, clamped to [0, 1e9]. Empty if absent or unparsable, or when !transport_ok.
   std::optional<double> retry_after_s;

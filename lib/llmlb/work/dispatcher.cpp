@@ -105,7 +105,17 @@ void Dispatcher::send(std::string path, std::string body, std::vector<ClaimedTas
   for (auto& t : tasks) {
     call.task_ids.push_back(t.lease.task_id);
     const auto id = t.lease.task_id;
-    inflight_.emplace(id, InFlight{std::move(t.lease), offset});
+    InFlight entry{std::move(t.lease), offset, tag};
+    if (auto old = inflight_.find(id); old != inflight_.end()) {
+      // Claimed again while an older call for it is in flight: the new lease is the live one.
+      // The old call keeps its lease aside, to record its outcome under the old token.
+      if (auto c = calls_.find(old->second.tag); c != calls_.end()) {
+        c->second.superseded.insert_or_assign(id, std::move(old->second));
+      }
+      old->second = std::move(entry);
+    } else {
+      inflight_.emplace(id, std::move(entry));
+    }
   }
   calls_.emplace(tag, std::move(call));
   sink_(http::Request{tag, url_for(path), std::move(body), opt_.request_timeout});
@@ -124,20 +134,32 @@ void Dispatcher::on_response(const http::Response& resp) {
   } else {
     outcomes.push_back(backend::classify_single(opt_.protocol, resp));
   }
+  if (resp.reset_after_send) {
+    for (auto& o : outcomes) {
+      if (o.kind == backend::OutcomeKind::transient && o.http_status == 0) {
+        o.error_class = "reset_after_send";
+      }
+    }
+  }
   for (std::size_t i = 0; i < call.task_ids.size(); ++i) {
-    auto f = inflight_.find(call.task_ids[i]);
-    if (f == inflight_.end()) {
+    const auto id = call.task_ids[i];
+    InFlight entry;
+    if (auto s = call.superseded.find(id); s != call.superseded.end()) {
+      entry = std::move(s->second);  // a later claim took the task back: the old lease
+    } else if (auto f = inflight_.find(id); f != inflight_.end() && f->second.tag == resp.tag) {
+      entry = std::move(f->second);
+      inflight_.erase(f);
+    } else {
       continue;
     }
     const auto& o = outcomes[std::min(i, outcomes.size() - 1)];
-    Lease lease = std::move(f->second.lease);
+    Lease lease = std::move(entry.lease);
     CallFacts facts;
     facts.endpoint = call.batch ? Endpoint::batch : Endpoint::single;
-    facts.send_offset_ms = f->second.send_offset_ms;
+    facts.send_offset_ms = entry.send_offset_ms;
     facts.latency_ms = static_cast<double>(resp.elapsed.count()) / 1000.0;
     facts.http_status = o.http_status;
     facts.error_class = o.error_class;
-    inflight_.erase(f);
     if (o.rate_limited) {
       auto& note = limits_[lease.model];
       note.retry_after_seconds = std::max(note.retry_after_seconds, o.retry_after_s.value_or(1.0));
@@ -168,6 +190,14 @@ std::size_t Dispatcher::abandon_all() {
     facts.endpoint = opt_.endpoint;
     facts.send_offset_ms = f.send_offset_ms;
     results_.push_back(TaskResult::abandoned(std::move(f.lease), std::move(facts)));
+  }
+  for (auto& [tag, call] : calls_) {  // older calls of re-claimed tasks: abandoned too
+    for (auto& [id, f] : call.superseded) {
+      CallFacts facts;
+      facts.endpoint = opt_.endpoint;
+      facts.send_offset_ms = f.send_offset_ms;
+      results_.push_back(TaskResult::abandoned(std::move(f.lease), std::move(facts)));
+    }
   }
   inflight_.clear();
   calls_.clear();

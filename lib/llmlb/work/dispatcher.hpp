@@ -39,13 +39,19 @@ class Dispatcher {
   Dispatcher(const WorkOptions& options, Sink sink, Jitter jitter);
 
   /// Sends `tasks`, claimed at local time `claimed`: one call per task (single) or per group of
-  /// up to batch_size tasks of one model (batch). A task that cannot be sent (blank prompt,
-  /// prompt over max_prompt_bytes, unencodable) becomes a rejected result at once; one bad
-  /// prompt in a batch sends the others one by one. `now` stamps the send offset.
+  /// up to batch_size tasks of one model (batch). A task still in flight here under an older
+  /// lease (this worker was paused past its lease, and its own claim took the task back) is
+  /// tracked under the new lease from now on; the old call's response, if it comes, is still
+  /// written, under the old token, which the database then refuses (a 'lost_lease' call). A task
+  /// that cannot be sent (blank prompt, prompt over max_prompt_bytes, unencodable) becomes a
+  /// rejected result at once; one bad prompt in a batch sends the others one by one. `now` stamps
+  /// the send offset.
   void dispatch(std::vector<ClaimedTask> tasks, Clock::time_point claimed, Clock::time_point now);
 
   /// Turns a response into results for its tasks (answer, retry with backoff, or failure) and
-  /// notes 429s. A response whose tag is unknown (already abandoned) is ignored.
+  /// notes 429s. A response whose tag is unknown (already abandoned) is ignored. A connection
+  /// lost after the request went out (http::Response::reset_after_send) is a transient failure
+  /// with error_class "reset_after_send": the backend may have read it, so it counts as a call.
   void on_response(const http::Response& response);
 
   /// Every task still in flight becomes an abandoned result (released, no attempt counted).
@@ -71,10 +77,14 @@ class Dispatcher {
   struct InFlight {
     Lease lease;
     double send_offset_ms = 0;
+    std::uint64_t tag = 0;  ///< the call that carries this lease
   };
   struct Call {
     std::vector<std::int64_t> task_ids;
     bool batch = false;
+    /// Leases of tasks that a later claim took back while this call was in flight: the call's
+    /// response is recorded under these (old) tokens.
+    std::unordered_map<std::int64_t, InFlight> superseded;
   };
 
   void send_batch(std::vector<ClaimedTask>& batch, Clock::time_point claimed,

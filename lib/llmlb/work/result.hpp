@@ -49,9 +49,11 @@ struct TaskResult {
   static TaskResult abandoned(Lease lease, CallFacts call);
 };
 
-/// What one write-back did; `lost` counts results whose lease had passed to another worker.
+/// What one write-back did; `lost` counts results whose lease had passed to another worker,
+/// `superseded` results dropped because their task changed since the claim (prompt edited, or
+/// no longer unsolved).
 struct WriteCounts {
-  int solved = 0, failed = 0, retried = 0, released = 0, lost = 0;
+  int solved = 0, failed = 0, retried = 0, released = 0, lost = 0, superseded = 0;
 };
 
 }  // namespace llmlb::work

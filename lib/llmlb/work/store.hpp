@@ -10,6 +10,7 @@
 
 #include "llmlb/db/model_row.hpp"
 #include "llmlb/work/lease.hpp"
+#include "llmlb/work/options.hpp"
 #include "llmlb/work/result.hpp"
 
 namespace llmlb::work {
@@ -24,10 +25,11 @@ struct Figures {
 
 /// A claim's parameters.
 struct ClaimRequest {
-  int want = 0;                     ///< most tasks to claim, >= 1
-  std::vector<std::string> models;  ///< the models to cover; empty: every enabled model
-  double lease_seconds = 60;        ///< lease length, > 0
-  bool sweep = true;                ///< first hand back expired leases and due retries, if due
+  int want = 0;                          ///< most tasks to claim, >= 1
+  std::vector<std::string> models;       ///< the models to cover; empty: every enabled model
+  double lease_seconds = 60;             ///< lease length, > 0
+  bool sweep = true;                     ///< first hand back expired leases and due retries, if due
+  Endpoint endpoint = Endpoint::single;  ///< how the tasks will be sent (for the call log)
 };
 
 /// This worker's row in llmlb.workers.

@@ -66,7 +66,7 @@ struct Worker::Impl {
     const auto asked = schedule.plan(now);
     ClaimResult got;
     const ClaimRequest request{want, asked ? *asked : opt.models,
-                               duration<double>(opt.lease).count(), claims_ok > 0};
+                               duration<double>(opt.lease).count(), claims_ok > 0, opt.endpoint};
     if (!link->run("claim", kept(), [&](Store& s) { got = s.claim(request); })) {
       return;
     }

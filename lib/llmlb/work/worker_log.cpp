@@ -43,6 +43,17 @@ void WorkerLog::rate_limited(const std::map<std::string, RateLimitNote>& limits)
   }
 }
 
+void WorkerLog::superseded(int superseded) const {
+  if (superseded <= 0) {
+    return;
+  }
+  log_.write("warn", "superseded",
+             fmt::format("{} result(s) not written: the task changed since it was claimed (prompt "
+                         "edited, or no longer unsolved)",
+                         superseded),
+             {util::num("superseded", static_cast<long long>(superseded))});
+}
+
 void WorkerLog::lost_leases(int lost) const {
   if (lost <= 0) {
     return;

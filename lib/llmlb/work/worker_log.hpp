@@ -40,6 +40,8 @@ class WorkerLog {
   void rate_limited(const std::map<std::string, RateLimitNote>& limits) const;
   /// A warning when `lost` > 0 results lost their lease to another worker.
   void lost_leases(int lost) const;
+  /// A warning when `superseded` > 0 answers were dropped because their task changed.
+  void superseded(int superseded) const;
   /// Calls still in flight are given up: at the end of the drain, or (`forced`) at a second
   /// signal.
   void abandoning(std::size_t in_flight, bool forced) const;

@@ -29,6 +29,7 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
     return std::nullopt;
   }
   log.lost_leases(c.lost);
+  log.superseded(c.superseded);
   calls.results_written();
   return c;
 }
@@ -48,6 +49,7 @@ WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& lo
       total.retried += c->retried;
       total.released += c->released;
       total.lost += c->lost;
+      total.superseded += c->superseded;
     }
   }
   return total;

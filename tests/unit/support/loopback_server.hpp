@@ -62,6 +62,24 @@ struct Reply {
   bool close_delimited = false;
 };
 
+/// A handler that answers the first request on each connection with `first` and resets the
+/// connection (RST) on the second, after reading it: what a kept-alive connection that dies
+/// between a request and its response looks like to the client.
+inline std::function<Reply(const ReceivedRequest&)> reset_second_request(Reply first) {
+  auto seen = std::make_shared<std::vector<std::size_t>>();  // per connection id: requests read
+  return [seen, first](const ReceivedRequest& request) {
+    if (seen->size() <= request.connection) {
+      seen->resize(request.connection + 1, 0);
+    }
+    if (++(*seen)[request.connection] >= 2) {
+      Reply reply;
+      reply.action = Reply::Action::reset;
+      return reply;
+    }
+    return first;
+  };
+}
+
 /// The server. Starts listening and serving in the constructor; stops in the destructor.
 class LoopbackServer {
  public:

@@ -35,10 +35,11 @@ PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, 
       cutoff = r[0][0].as<std::string>();
       result.cutoff = r[0][1].as<std::string>();
       if (dry_run) {
-        result.deleted =
-            tx.exec_params("SELECT count(*) FROM llmlb.calls WHERE sent_at < $1::timestamptz",
-                           cutoff)[0][0]
-                .as<long long>();
+        result.deleted = tx.exec_params(
+                               "SELECT count(*) FROM llmlb.calls WHERE sent_at < $1::timestamptz"
+                               " AND finished_at IS NOT NULL",
+                               cutoff)[0][0]
+                             .as<long long>();
         result.workers = tx.exec_params(std::string("SELECT count(*)") + kDeadWorkers, cutoff)[0][0]
                              .as<long long>();
         return;
@@ -50,6 +51,7 @@ PruneResult prune_calls(Session& session, std::chrono::milliseconds older_than, 
       // `WHERE id IN (subquery LIMIT n)`, which may take more than n rows.
       const auto n = tx.exec_params(
                            "WITH c AS (SELECT id FROM llmlb.calls WHERE sent_at < $1::timestamptz"
+                           "  AND finished_at IS NOT NULL"
                            "  ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED),"
                            " d AS (DELETE FROM llmlb.calls WHERE id = ANY (ARRAY(SELECT id FROM c))"
                            "  RETURNING 1)"

@@ -15,12 +15,10 @@ namespace {
 
 // $1: now (timestamptz text), $2: window in seconds. In flight = the view llmlb.live_leases
 // (token set, not expired at clock_timestamp()). A task whose lease expired is waiting again
-// (the next claim's sweep frees it).
+// (the next claim's sweep frees it). Every request is in llmlb.calls from its claim on (outcome
+// 'sent' while in flight), so the calls of the window include those in flight.
 constexpr const char* kModelRows =
     "WITH i AS (SELECT model, count(*) AS in_flight FROM llmlb.live_leases GROUP BY 1),"
-    " l AS (SELECT lease_model AS model,"
-    "   count(*) FILTER (WHERE leased_at > $1::timestamptz - $2 * interval '1 second') AS leased"
-    "  FROM public.tasks WHERE lease_token IS NOT NULL AND lease_model IS NOT NULL GROUP BY 1),"
     " w AS (SELECT model, count(*) AS waiting FROM public.tasks"
     "  WHERE status = 'unsolved' AND model IS NOT NULL"
     "  AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())\n"
@@ -36,11 +34,10 @@ constexpr const char* kModelRows =
     "  THEN extract(epoch FROM q.cooldown_until - $1::timestamptz)::double precision END,"
     " coalesce(llmlb.effective_factor(q, $1::timestamptz), 1),"
     " coalesce(q.rate_limited_total, 0), coalesce(i.in_flight, 0), coalesce(w.waiting, 0),"
-    " coalesce(l.leased, 0) + coalesce(c.sent, 0)"
+    " coalesce(c.sent, 0)"
     " FROM n LEFT JOIN llmlb.models m ON m.name = n.name"
     " LEFT JOIN llmlb.quota q ON q.model_id = m.id"
-    " LEFT JOIN i ON i.model = n.name LEFT JOIN l ON l.model = n.name"
-    " LEFT JOIN w ON w.model = n.name"
+    " LEFT JOIN i ON i.model = n.name LEFT JOIN w ON w.model = n.name"
     " LEFT JOIN c ON c.model = n.name"
     " ORDER BY m.id IS NULL, m.preference, {}, n.name COLLATE \"C\"";
 

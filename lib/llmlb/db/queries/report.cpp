@@ -59,20 +59,12 @@ void read_calls(Snapshot& tx, const Window& w, ReportData& d,
                 std::map<std::string, std::size_t>& index) {
   // Unconfigured models get appended in name order: collect them first.
   std::map<std::string, bool> extra;
-  const auto sent = tx.exec_params(
-      "SELECT model, b, count(*) FROM ("
-      " SELECT model, " +
-          bucket_of("sent_at") +
-          " AS b FROM llmlb.calls"
-          "  WHERE sent_at >= $1::timestamptz AND sent_at < $2::timestamptz"
-          " UNION ALL"
-          " SELECT lease_model, " +
-          bucket_of("leased_at") +
-          " FROM public.tasks"
-          "  WHERE lease_token IS NOT NULL AND lease_model IS NOT NULL"
-          "  AND leased_at >= $1::timestamptz AND leased_at < $2::timestamptz) s"
-          " GROUP BY 1, 2 ORDER BY 1, 2",
-      w.start, w.stop, w.bucket_seconds, w.buckets);
+  const auto sent =
+      tx.exec_params("SELECT model, " + bucket_of("sent_at") +
+                         " AS b, count(*) FROM llmlb.calls"
+                         "  WHERE sent_at >= $1::timestamptz AND sent_at < $2::timestamptz"
+                         " GROUP BY 1, 2 ORDER BY 1, 2",
+                     w.start, w.stop, w.bucket_seconds, w.buckets);
   for (const auto& r : sent) {
     extra[r[0].as<std::string>()] = true;
   }
@@ -81,7 +73,7 @@ void read_calls(Snapshot& tx, const Window& w, ReportData& d,
       " count(*) FILTER (WHERE outcome = 'ok'),"
       " count(*) FILTER (WHERE outcome = 'transient'),"
       " count(*) FILTER (WHERE outcome = 'permanent'),"
-      " count(*) FILTER (WHERE outcome NOT IN ('ok', 'transient', 'permanent')),"
+      " count(*) FILTER (WHERE outcome NOT IN ('ok', 'transient', 'permanent', 'sent')),"
       " count(latency_ms) FILTER (WHERE outcome = 'ok'),"
       " percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok'),"
       " percentile_cont(0.9) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok'),"
@@ -118,11 +110,12 @@ void read_calls(Snapshot& tx, const Window& w, ReportData& d,
     m.mean_ms = opt_double(r[11]);
     m.peak_minute = r[12].as<long long>();
   }
-  for (const auto& r : tx.exec_params(
-           "SELECT coalesce(error_class, outcome), count(*) FROM llmlb.calls"
-           " WHERE sent_at >= $1::timestamptz AND sent_at < $2::timestamptz AND outcome <> 'ok'"
-           " GROUP BY 1 ORDER BY 2 DESC, 1",
-           w.start, w.stop)) {
+  for (const auto& r :
+       tx.exec_params("SELECT coalesce(error_class, outcome), count(*) FROM llmlb.calls"
+                      " WHERE sent_at >= $1::timestamptz AND sent_at < $2::timestamptz AND outcome "
+                      "NOT IN ('ok', 'sent')"
+                      " GROUP BY 1 ORDER BY 2 DESC, 1",
+                      w.start, w.stop)) {
     d.errors.emplace_back(r[0].as<std::string>(), r[1].as<long long>());
   }
 }

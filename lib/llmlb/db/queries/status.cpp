@@ -65,7 +65,7 @@ void read_calls(Snapshot& tx, const std::string& now, StatusSnapshot& s,
            " count(*) FILTER (WHERE outcome = 'ok'),"
            " count(*) FILTER (WHERE outcome = 'transient'),"
            " count(*) FILTER (WHERE outcome = 'permanent'),"
-           " count(*) FILTER (WHERE outcome NOT IN ('ok', 'transient', 'permanent')),"
+           " count(*) FILTER (WHERE outcome NOT IN ('ok', 'transient', 'permanent', 'sent')),"
            " percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok'),"
            " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = "
            "'ok'),"
