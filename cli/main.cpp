@@ -61,8 +61,12 @@ int run(int argc, char** argv) {
       lset->add_option("--max-inflight", inflight, "Calls in flight at once, all processes");
   auto* pref_opt = lset->add_option("--preference", pref,
                                     "Order in which models take unpinned tasks (lower first)");
+  std::string probe;
+  auto* probe_opt = lset->add_option("--probe-interval", probe,
+                                     "How often a suspended model is probed with one task (30s)");
   bool enable_flag = false, disable_flag = false;
-  auto* enable = lset->add_flag("--enable", enable_flag, "Serve this model");
+  auto* enable =
+      lset->add_flag("--enable", enable_flag, "Serve this model (resumes it if suspended)");
   auto* disable = lset->add_flag("--disable", disable_flag, "Stop claiming tasks for this model");
   enable->excludes(disable);
   lset->footer("Example: llmlb limits set m0 --rpm 120 --burst 5 --max-inflight 20");
@@ -137,6 +141,7 @@ int run(int argc, char** argv) {
     set_args.burst = opt(burst, burst_opt->count() > 0);
     set_args.max_inflight = opt(inflight, inflight_opt->count() > 0);
     set_args.preference = opt(pref, pref_opt->count() > 0);
+    set_args.probe_interval = opt(probe, probe_opt->count() > 0);
     if (enable_flag) {
       set_args.enabled = true;
     } else if (disable_flag) {

@@ -75,6 +75,15 @@ struct Eta {
   std::vector<std::string> stuck_models;
 };
 
+/// The whole backend's reachability (issue 14, llmlb.backend_state).
+struct BackendState {
+  /// Set while workers find the backend unreachable: since when (ISO 8601 UTC).
+  std::optional<std::string> unreachable_since;
+  double unreachable_seconds = 0;  ///< how long it has been unreachable
+  double retry_in_seconds = 0;     ///< until the workers try it again
+  std::string last_error;
+};
+
 /// Everything `llmlb status` shows.
 struct StatusSnapshot {
   std::string now;  ///< database clock at the snapshot, ISO 8601
@@ -84,6 +93,7 @@ struct StatusSnapshot {
   std::vector<WorkerStatus> workers;
   long long stale_workers = 0;  ///< not stopped, but silent longer than the heartbeat window
   Eta eta;
+  BackendState backend;  ///< issue 14
 
   /// True when the database has no tasks at all and no models: nothing to show yet.
   bool empty() const;
