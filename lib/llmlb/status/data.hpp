@@ -30,6 +30,7 @@ struct Backlog {
   long long in_flight = 0;       ///< leased, lease not expired
   long long solved = 0;
   long long failed = 0;
+  long long cancelled = 0;  ///< status cancelled (llmlb cancel)
 
   /// Every waiting task: unpinned + pinned.
   long long waiting() const;

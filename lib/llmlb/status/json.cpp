@@ -80,6 +80,8 @@ void backlog(Writer& w, const Backlog& b) {
   w.Int64(b.solved);
   w.Key("failed");
   w.Int64(b.failed);
+  w.Key("cancelled");
+  w.Int64(b.cancelled);
   w.EndObject();
 }
 

@@ -129,6 +129,9 @@ std::string render_status_table(const StatusSnapshot& s) {
   }
   out += fmt::format("Backlog   waiting {} ({})  in flight {}  solved {}  failed {}\n", b.waiting(),
                      waiting_detail, b.in_flight, b.solved, b.failed);
+  if (b.cancelled > 0) {
+    out += fmt::format("          cancelled {}\n", b.cancelled);
+  }
   out += fmt::format("ETA       {}\n", describe_eta(s));
   if (s.eta.stuck_tasks > 0) {
     std::vector<std::string> names;

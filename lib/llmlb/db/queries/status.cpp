@@ -43,6 +43,10 @@ void read_tasks(Snapshot& tx, const std::string& now, StatusSnapshot& s) {
       b.failed += total;
       continue;
     }
+    if (status == "cancelled") {
+      b.cancelled += total;
+      continue;
+    }
     if (status != "unsolved") {
       continue;  // rows written by other tools with another status are not llmlb's backlog
     }
