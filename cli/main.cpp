@@ -11,6 +11,7 @@
 
 #include "llmlb/commands/commands.hpp"
 #include "llmlb/commands/operator.hpp"
+#include "llmlb/commands/tasks.hpp"
 #include "llmlb/commands/work.hpp"
 #include "llmlb/db/conninfo.hpp"
 #include "llmlb/error.hpp"
@@ -67,8 +68,12 @@ int run(int argc, char** argv) {
       lset->add_option("--max-inflight", inflight, "Calls in flight at once, all processes");
   auto* pref_opt = lset->add_option("--preference", pref,
                                     "Order in which models take unpinned tasks (lower first)");
+  std::string probe;
+  auto* probe_opt = lset->add_option("--probe-interval", probe,
+                                     "How often a suspended model is probed with one task (30s)");
   bool enable_flag = false, disable_flag = false;
-  auto* enable = lset->add_flag("--enable", enable_flag, "Serve this model");
+  auto* enable =
+      lset->add_flag("--enable", enable_flag, "Serve this model (resumes it if suspended)");
   auto* disable = lset->add_flag("--disable", disable_flag, "Stop claiming tasks for this model");
   enable->excludes(disable);
   lset->footer("Example: llmlb limits set m0 --rpm 120 --burst 5 --max-inflight 20");
@@ -124,6 +129,29 @@ int run(int argc, char** argv) {
   prune->footer("Example: llmlb prune --older-than 7d");
   // --- end operator view ---
 
+  // --- requeue and cancel (issue 14) ---
+  llmlb::commands::TaskFilterArgs rq, cn;
+  auto add_filters = [](CLI::App* cmd, llmlb::commands::TaskFilterArgs& a) {
+    cmd->add_option("--model", a.model, "Only tasks pinned to, answered by or sent to MODEL");
+    cmd->add_option("--error", a.error, "Only tasks whose last error contains this text");
+    cmd->add_option("--ids", a.ids, "Only these task ids, e.g. 1,2,3")->type_name("IDS");
+    cmd->add_option("--batch-size", a.batch_size, "Tasks changed per transaction")
+        ->default_val("10000");
+    cmd->add_flag("--dry-run", a.dry_run, "Only count the matching tasks; change nothing");
+  };
+  auto* requeue = app.add_subcommand("requeue", "Put failed tasks back to unsolved, attempts 0");
+  add_filters(requeue, rq);
+  requeue->add_option("--since", rq.since, "Only tasks that failed within this time, e.g. 2h")
+      ->type_name("DURATION");
+  requeue->footer("Example: llmlb requeue --error 'HTTP 404' --since 1h --dry-run");
+  auto* cancel = app.add_subcommand("cancel", "Set unsolved tasks to cancelled (terminal)");
+  add_filters(cancel, cn);
+  cancel->add_option("--since", cn.since, "Only tasks created within this time, e.g. 2h")
+      ->type_name("DURATION");
+  cancel->add_flag("--failed", cn.include_failed, "Cancel failed tasks too");
+  cancel->footer("Example: llmlb cancel --model old-model");
+  // --- end requeue and cancel ---
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -147,6 +175,7 @@ int run(int argc, char** argv) {
     set_args.burst = opt(burst, burst_opt->count() > 0);
     set_args.max_inflight = opt(inflight, inflight_opt->count() > 0);
     set_args.preference = opt(pref, pref_opt->count() > 0);
+    set_args.probe_interval = opt(probe, probe_opt->count() > 0);
     if (enable_flag) {
       set_args.enabled = true;
     } else if (disable_flag) {
@@ -175,6 +204,12 @@ int run(int argc, char** argv) {
     return llmlb::commands::prune(g, pr);
   }
   // --- end operator view dispatch ---
+  if (*requeue) {
+    return llmlb::commands::requeue(g, rq);
+  }
+  if (*cancel) {
+    return llmlb::commands::cancel(g, cn);
+  }
   return llmlb::kExitUsage;
 }
 

@@ -14,7 +14,8 @@
 --   what limited it and whose wait_seconds says when its next token is due:
 --     'rate' out of tokens; 'inflight' max_inflight reached; 'cooldown' after a 429 (wait is the
 --     cooldown left); 'idle' nothing claimable (or all of it locked by other claims); 'full' the
---     caller wants no more; 'more' stopped at its fair share of pinned work, claim again soon.
+--     caller wants no more; 'more' stopped at its fair share of pinned work, claim again soon;
+--     'suspended' the model is suspended (llmlb.model_health), wait is the time to its probe.
 -- Locks: for each model with claimable work, pg_advisory_xact_lock(72617, model id), held to the
 --   end of the caller's transaction (callers commit at once); row locks FOR UPDATE SKIP LOCKED on
 --   the tasks it picks, so concurrent claims never wait for each other's tasks and never take
@@ -70,12 +71,29 @@ DECLARE
   v_share integer;
   v_token bigint;
   v_unpinned boolean;
+  v_backend_wait double precision;  -- issue 14: the backend is unreachable (note_unreachable)
+  v_probe timestamptz;              -- issue 14: the model is suspended; its next probe
 BEGIN
   IF p_lease_seconds IS NULL OR p_lease_seconds <= 0 THEN
     RAISE EXCEPTION 'lease must be positive';
   END IF;
   IF p_sweep THEN
     PERFORM llmlb.sweep_if_due();
+  END IF;
+  -- The backend is unreachable (llmlb.backend_state, note_unreachable()): claim nothing until its
+  -- backoff ends; every model is reported 'cooldown' with the time left.
+  SELECT extract(epoch FROM b.unreachable_until - clock_timestamp()) INTO v_backend_wait
+    FROM llmlb.backend_state b WHERE b.id AND b.unreachable_until > clock_timestamp();
+  IF v_backend_wait IS NOT NULL THEN
+    FOR m IN SELECT mo.name FROM llmlb.models mo
+              WHERE mo.enabled AND (p_models IS NULL OR mo.name = ANY (p_models))
+              ORDER BY mo.preference, mo.id LOOP
+      kind := 'model'; model := m.name; task_id := NULL; prompt := NULL; lease_token := NULL;
+      attempts := NULL; wait_seconds := v_backend_wait; note := 'cooldown';
+      claimed_at := clock_timestamp();
+      RETURN NEXT;
+    END LOOP;
+    RETURN;
   END IF;
   -- Which models have anything to claim right now: a model with no claimable work is reported
   -- 'idle' without taking its lock or touching its bucket (tokens refill lazily, so skipping
@@ -120,6 +138,18 @@ BEGIN
       FROM llmlb.models mo LEFT JOIN llmlb.quota q ON q.model_id = mo.id
      WHERE mo.id = m.id;
     CONTINUE WHEN NOT coalesce(v_enabled, false);  -- disabled or deleted since the loop began
+    -- A suspended model (llmlb.model_health) takes nothing before its probe is due ('suspended'
+    -- until then), then one task, and the next probe is pushed one probe interval later.
+    v_probe := NULL;
+    SELECT h.probe_at INTO v_probe FROM llmlb.model_health h
+     WHERE h.model_id = m.id AND h.suspended_at IS NOT NULL;
+    IF v_probe > v_now THEN
+      kind := 'model'; model := m.name; task_id := NULL; prompt := NULL; lease_token := NULL;
+      attempts := NULL; wait_seconds := extract(epoch FROM v_probe - v_now); note := 'suspended';
+      claimed_at := v_now;
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
     -- The bucket never holds more than burst less rate x delivery jitter (see
     -- delivery_jitter_seconds), nor less than one request or 20 ms of rate.
     v_tokens := least(least(v_burst::double precision,
@@ -136,6 +166,9 @@ BEGIN
       -- Through tasks_llmlb_leased_idx: the view's lease_token IS NOT NULL matches its predicate.
       SELECT count(*) INTO v_inflight FROM llmlb.live_leases l WHERE l.model = m.name;
       v_grant := least(floor(v_tokens)::integer, v_max_inflight - v_inflight, v_left);
+      IF v_probe IS NOT NULL THEN
+        v_grant := least(v_grant, 1);  -- the probe of a suspended model
+      END IF;
     END IF;
     v_pinned := 0;
     IF v_grant > 0 THEN
@@ -184,6 +217,10 @@ BEGIN
           v_pinned := v_pinned + 1;
         END IF;
       END LOOP;
+    END IF;
+    IF v_probe IS NOT NULL AND v_got > 0 THEN
+      UPDATE llmlb.model_health h SET probe_at = v_now + mo.probe_interval_seconds * interval '1 second'
+        FROM llmlb.models mo WHERE mo.id = m.id AND h.model_id = m.id;
     END IF;
     v_tokens := v_tokens - v_got;
     v_left := v_left - v_got;

@@ -56,16 +56,17 @@ def test_transient_faults_are_retried_until_solved(migrated, backend_factory, tm
 
 
 def test_permanent_errors_fail_with_a_reason_and_are_not_retried(migrated, backend_factory):
+    # A 400 (here: a request without the backend's prompt field) belongs to the task. A 404
+    # (unknown model) belongs to the model: see test_backend_model_failures.py.
     db = migrated
     set_limits(db.url, "m0", 6000, burst=10, max_inflight=10)
-    set_limits(db.url, "unknown-to-backend", 6000, burst=10, max_inflight=10)
     backend = backend_factory(time_scale=0.001)
-    db.insert_tasks(["fine"], model="m0")
-    db.insert_tasks(["doomed"], model="unknown-to-backend")
-    p = llmlb("work", "--backend-url", backend.url, "--until-empty", *FAST, db_url=db.url)
+    db.insert_tasks(["doomed"], model="m0")
+    p = llmlb("work", "--backend-url", backend.url, "--until-empty", "--prompt-field", "input",
+              *FAST, db_url=db.url)
     assert p.returncode == 0, p.stderr
     row = db.sql("SELECT status, attempts, last_error FROM tasks WHERE prompt = 'doomed'")[0]
-    assert row[0] == "failed" and row[1] == 1 and "404" in row[2]
+    assert row[0] == "failed" and row[1] == 1 and "400" in row[2]
     assert_settled(db, allow_failed=True)
 
 

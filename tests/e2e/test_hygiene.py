@@ -1,6 +1,8 @@
 """Issue 14: secrets never printed, hostile schemas refused, bounded cooldowns, stricter input."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import llmlb
@@ -154,10 +156,13 @@ def test_a_401_echoing_the_token_is_stored_redacted(migrated, scripted):
         assert "alice:***@127.0.0.1" in p.stderr
         out = p.stdout + p.stderr
         assert TOKEN not in out and "UrlPw99" not in out
-    status, error = migrated.sql("SELECT status, last_error FROM tasks")[0]
-    assert status == "failed" and "401" in error
-    assert TOKEN not in error and "sk-live" not in error, error
+    # A 401 is the token's fault, not the task's: the model is suspended, the task released.
+    status, error = migrated.sql("SELECT status, coalesce(last_error, '') FROM tasks")[0]
+    assert status == "unsolved" and TOKEN not in error
+    reason = migrated.one("SELECT reason FROM llmlb.model_health")
+    assert "401" in reason and TOKEN not in reason and "sk-live" not in reason, reason
     st = llmlb("status", "--json", db_url=migrated.url)
+    assert json.loads(st.stdout)["models"][0]["suspended"] is True
     assert TOKEN not in st.stdout + st.stderr
 
 

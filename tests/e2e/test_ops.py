@@ -108,7 +108,8 @@ def test_status_json_matches_sql(workload):
                                " WHERE sent_at > clock_timestamp() - interval '60 seconds'"
                                " GROUP BY model"))
     assert set(s) == {"now", "empty", "windows", "backlog", "models", "workers",
-                      "stale_workers", "eta"}
+                      "stale_workers", "eta", "backend"}
+    assert s["backend"]["unreachable"] is False
     assert s["empty"] is False
     b = s["backlog"]
     assert b["solved"] == db.one("SELECT count(*) FROM tasks WHERE status = 'solved'")

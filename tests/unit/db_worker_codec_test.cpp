@@ -18,7 +18,7 @@ TEST_CASE("text_array quotes and escapes; empty means NULL") {
 
 TEST_CASE("every model note round-trips through its SQL text; unknown text is nullopt") {
   for (auto n : {ModelNote::rate, ModelNote::inflight, ModelNote::cooldown, ModelNote::idle,
-                 ModelNote::full, ModelNote::more}) {
+                 ModelNote::full, ModelNote::more, ModelNote::suspended}) {
     CHECK(note_from_sql(to_sql(n)) == n);
   }
   CHECK_FALSE(note_from_sql("tpm").has_value());

@@ -48,6 +48,7 @@ int limits_set(const Globals& g, const LimitsSetArgs& args) {
   change.max_inflight = args.max_inflight;
   change.preference = args.preference;
   change.enabled = args.enabled;
+  change.probe_interval = args.probe_interval;
   auto valid = models::validate(change);
   if (!valid) {
     throw UsageError(valid.error());

@@ -23,6 +23,7 @@ struct LimitsSetArgs {
   std::string model;
   std::optional<std::string> rpm, burst, max_inflight, preference;
   std::optional<bool> enabled;
+  std::optional<std::string> probe_interval;
 };
 /// `llmlb limits set`: validates before connecting (UsageError, nothing changed), then stores
 /// and prints the model's row. Returns 0.

@@ -27,6 +27,11 @@ struct ModelRow {
   long long in_flight = 0;  ///< live leases on this model (pinned or not): = llmlb.live_leases
   long long waiting = 0;    ///< unsolved tasks pinned to this model and not in flight
   long long sent_last_window = 0;  ///< calls sent + leases taken in the query's window
+  /// Issue 14: when the model was suspended (ISO 8601 UTC; unset: not suspended), why, and how
+  /// often it is probed with one task (llmlb.model_health, llmlb.models).
+  std::optional<std::string> suspended_since;
+  std::string suspend_reason;
+  double probe_interval_seconds = 30;
 };
 
 }  // namespace llmlb::db

@@ -25,9 +25,10 @@ std::string_view to_sql(work::Endpoint endpoint) noexcept {
 
 namespace {
 constexpr std::pair<work::ModelNote, std::string_view> kNotes[] = {
-    {work::ModelNote::rate, "rate"},         {work::ModelNote::inflight, "inflight"},
-    {work::ModelNote::cooldown, "cooldown"}, {work::ModelNote::idle, "idle"},
-    {work::ModelNote::full, "full"},         {work::ModelNote::more, "more"},
+    {work::ModelNote::rate, "rate"},           {work::ModelNote::inflight, "inflight"},
+    {work::ModelNote::cooldown, "cooldown"},   {work::ModelNote::idle, "idle"},
+    {work::ModelNote::full, "full"},           {work::ModelNote::more, "more"},
+    {work::ModelNote::suspended, "suspended"},
 };
 }  // namespace
 

@@ -19,7 +19,8 @@ std::string_view to_sql(work::ResultKind kind) noexcept;
 /// The text llmlb.calls.endpoint holds: single, batch.
 std::string_view to_sql(work::Endpoint endpoint) noexcept;
 
-/// The note llmlb.claim() returns for a model row: rate, inflight, cooldown, idle, full, more.
+/// The note llmlb.claim() returns for a model row: rate, inflight, cooldown, idle, full, more,
+/// suspended.
 std::string_view to_sql(work::ModelNote note) noexcept;
 
 /// Parses a claim's note; nullopt for text this binary does not know (a newer schema).

@@ -102,6 +102,39 @@ class PgWorkerStore final : public work::Store {
     });
   }
 
+  double note_unreachable(const std::string& error) override {
+    return translate_errors("backend backoff failed", [&] {
+      pqxx::nontransaction tx(*conn_);
+      return tx.exec_prepared("unreachable", error)[0][0].as<double>();
+    });
+  }
+
+  bool note_reachable() override {
+    return translate_errors("backend backoff failed", [&] {
+      pqxx::nontransaction tx(*conn_);
+      return tx.exec_prepared("reachable")[0][0].as<bool>();
+    });
+  }
+
+  work::ModelHealth note_model_health(const std::string& model,
+                                      const work::ModelHealthNote& n) override {
+    return translate_errors("model health failed", [&] {
+      pqxx::nontransaction tx(*conn_);
+      const std::optional<std::string> hard =
+          n.hard.empty() ? std::nullopt : std::optional<std::string>(n.hard);
+      const auto rows =
+          tx.exec_prepared("model_health", model, n.ok, nullable(hard), n.reset, n.sig, n.streak);
+      work::ModelHealth h;
+      if (!rows.empty()) {
+        h.suspended = rows[0]["suspended"].as<bool>();
+        h.changed = rows[0]["changed"].as<bool>();
+        h.reason =
+            rows[0]["reason"].is_null() ? std::string() : rows[0]["reason"].as<std::string>();
+      }
+      return h;
+    });
+  }
+
   int renew(const std::vector<std::int64_t>& task_ids, double lease_seconds) override {
     return translate_errors("lease renewal failed", [&] {
       pqxx::nontransaction tx(*conn_);
@@ -149,6 +182,11 @@ class PgWorkerStore final : public work::Store {
     conn_->prepare("complete", "SELECT * FROM llmlb.complete($1, $2::json, $3)");
     conn_->prepare("rate_limited", "SELECT llmlb.note_rate_limited($1, $2, $3)");
     conn_->prepare("renew", "SELECT llmlb.renew($1, $2::bigint[], $3)");
+    conn_->prepare("unreachable", "SELECT llmlb.note_unreachable($1)");
+    conn_->prepare("reachable", "SELECT llmlb.note_reachable()");
+    conn_->prepare("model_health",
+                   "SELECT suspended, changed, reason FROM llmlb.note_model_health($1, $2,"
+                   " $3::text, $4, nullif($5, ''), $6)");
     conn_->prepare(
         "heartbeat",
         "INSERT INTO llmlb.workers AS w (id, host, pid, version, in_flight, solved, failed,"
@@ -162,10 +200,15 @@ class PgWorkerStore final : public work::Store {
         "SELECT EXISTS (SELECT 1 FROM public.tasks t WHERE t.status = 'unsolved'"
         " AND t.model IS NULL"
         " AND EXISTS (SELECT 1 FROM llmlb.models m WHERE m.enabled"
-        "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))))"
+        "             AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))"
+        // Issue 14: a suspended model's tasks do not keep --until-empty running.
+        "             AND NOT EXISTS (SELECT 1 FROM llmlb.model_health h"
+        "                  WHERE h.model_id = m.id AND h.suspended_at IS NOT NULL)))"
         " OR EXISTS (SELECT 1 FROM public.tasks t JOIN llmlb.models m ON m.name = t.model"
         " WHERE t.status = 'unsolved' AND m.enabled"
-        " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[])))");
+        " AND ($1::text[] IS NULL OR m.name = ANY ($1::text[]))"
+        " AND NOT EXISTS (SELECT 1 FROM llmlb.model_health h"
+        "      WHERE h.model_id = m.id AND h.suspended_at IS NOT NULL))");
   }
 
   work::Figures read_figures(double window_seconds) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "llmlb/util/duration.hpp"
 #include "llmlb/util/numbers.hpp"
 #include "llmlb/util/text.hpp"
 
@@ -80,6 +81,15 @@ util::Result<ValidChange> validate(const LimitsChange& change) {
   v.burst = burst.value();
   v.max_inflight = inflight.value();
   v.preference = pref.value();
+  if (change.probe_interval) {
+    auto d = util::parse_duration(*change.probe_interval);
+    if (!d || d.value().count() < 100 || d.value().count() > 86'400'000) {
+      return util::fail(fmt::format(
+          "invalid --probe-interval '{}': must be a duration from 100ms to 1d, e.g. 30s",
+          *change.probe_interval));
+    }
+    v.probe_interval_seconds = static_cast<double>(d.value().count()) / 1000.0;
+  }
   return v;
 }
 

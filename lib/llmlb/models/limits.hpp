@@ -21,6 +21,7 @@ struct LimitsChange {
   std::string name;
   std::optional<std::string> rpm, burst, max_inflight, preference;  ///< as typed by the user
   std::optional<bool> enabled;
+  std::optional<std::string> probe_interval;  ///< a duration: how often a suspended model is probed
 };
 
 /// A validated change, ready to store.
@@ -29,6 +30,7 @@ struct ValidChange {
   std::optional<double> rpm;
   std::optional<int> burst, max_inflight, preference;
   std::optional<bool> enabled;
+  std::optional<double> probe_interval_seconds;  ///< 0.1 s .. 1 day
 };
 
 /// The largest --burst (and the largest burst derived from --rpm).

@@ -30,6 +30,7 @@ struct Backlog {
   long long in_flight = 0;       ///< leased, lease not expired
   long long solved = 0;
   long long failed = 0;
+  long long cancelled = 0;  ///< status cancelled (llmlb cancel)
 
   /// Every waiting task: unpinned + pinned.
   long long waiting() const;
@@ -77,6 +78,15 @@ struct Eta {
   std::vector<std::string> stuck_models;
 };
 
+/// The whole backend's reachability (issue 14, llmlb.backend_state).
+struct BackendState {
+  /// Set while workers find the backend unreachable: since when (ISO 8601 UTC).
+  std::optional<std::string> unreachable_since;
+  double unreachable_seconds = 0;  ///< how long it has been unreachable
+  double retry_in_seconds = 0;     ///< until the workers try it again
+  std::string last_error;
+};
+
 /// Everything `llmlb status` shows.
 struct StatusSnapshot {
   std::string now;  ///< database clock at the snapshot, ISO 8601
@@ -86,6 +96,7 @@ struct StatusSnapshot {
   std::vector<WorkerStatus> workers;
   long long stale_workers = 0;  ///< not stopped, but silent longer than the heartbeat window
   Eta eta;
+  BackendState backend;  ///< issue 14
 
   /// True when the database has no tasks at all and no models: nothing to show yet.
   bool empty() const;

@@ -39,6 +39,14 @@ void limit(Writer& w, bool configured, int v) {
   }
 }
 
+void opt_str(Writer& w, const std::optional<std::string>& v) {
+  if (v) {
+    str(w, *v);
+  } else {
+    w.Null();
+  }
+}
+
 /// count / total as a fraction in [0, 1], or null without calls.
 void ratio(Writer& w, long long part, long long total) {
   if (total > 0) {
@@ -72,6 +80,8 @@ void backlog(Writer& w, const Backlog& b) {
   w.Int64(b.solved);
   w.Key("failed");
   w.Int64(b.failed);
+  w.Key("cancelled");
+  w.Int64(b.cancelled);
   w.EndObject();
 }
 
@@ -141,6 +151,14 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   w.Int64(m.rate_limited_total);
   w.Key("capacity_per_second");
   num(w, model_capacity(m));
+  w.Key("suspended");
+  w.Bool(m.suspended_since.has_value());
+  w.Key("suspended_since");
+  opt_str(w, m.suspended_since);
+  w.Key("suspend_reason");
+  opt_str(w, m.suspended_since ? std::optional<std::string>(m.suspend_reason) : std::nullopt);
+  w.Key("probe_interval_seconds");
+  num(w, m.probe_interval_seconds);
   w.EndObject();
 }
 
@@ -201,6 +219,18 @@ std::string render_status_json(const StatusSnapshot& s) {
   w.EndArray();
   w.Key("stale_workers");
   w.Int64(s.stale_workers);
+  w.Key("backend");
+  w.StartObject();
+  w.Key("unreachable");
+  w.Bool(s.backend.unreachable_since.has_value());
+  w.Key("unreachable_since");
+  opt_str(w, s.backend.unreachable_since);
+  w.Key("retry_in_seconds");
+  num(w, s.backend.retry_in_seconds);
+  w.Key("last_error");
+  opt_str(w, s.backend.unreachable_since ? std::optional<std::string>(s.backend.last_error)
+                                         : std::nullopt);
+  w.EndObject();
   w.Key("eta");
   w.StartObject();
   w.Key("state");

@@ -111,6 +111,10 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
       family("llmlb_model_rate_limited_total", "counter", "429 answers recorded for the model.");
   auto& capacity = family("llmlb_model_capacity_tasks_per_second", "gauge",
                           "Tasks per second the model can take at its current limits.");
+  auto& suspended = family("llmlb_model_suspended", "gauge",
+                           "1 while the model is suspended (model-level errors), else 0.");
+  auto& suspended_info =
+      family("llmlb_model_suspended_info", "gauge", "1 for a suspended model, with the reason.");
   for (const auto& m : s.models) {
     const auto l = model_label(m.name);
     waiting.add(l, double(m.waiting));
@@ -138,6 +142,18 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
     factor.add(l, m.rate_factor);
     limited.add(l, double(m.rate_limited_total));
     capacity.add(l, model_capacity(m));
+    suspended.add(l, m.suspended_since ? 1 : 0);
+    if (m.suspended_since) {
+      suspended_info.add({{"model", m.name}, {"reason", m.suspend_reason}}, 1);
+    }
+  }
+  family("llmlb_backend_unreachable", "gauge",
+         "1 while workers find the backend unreachable (no task is claimed), else 0.")
+      .add({}, s.backend.unreachable_since ? 1 : 0);
+  if (s.backend.unreachable_since) {
+    family("llmlb_backend_unreachable_seconds", "gauge",
+           "How long the backend has been unreachable.")
+        .add({}, s.backend.unreachable_seconds);
   }
 
   family("llmlb_workers_live", "gauge", "Workers that sent a heartbeat recently.")

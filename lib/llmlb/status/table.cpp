@@ -28,6 +28,9 @@ std::string state_of(const ModelStatus& m) {
   if (!m.enabled) {
     return "disabled";
   }
+  if (m.suspended_since) {
+    return "suspended";
+  }
   return m.cooldown_seconds ? "cooldown" : "serving";
 }
 
@@ -131,6 +134,9 @@ std::string render_status_table(const StatusSnapshot& s) {
   }
   out += fmt::format("Backlog   waiting {} ({})  in flight {}  solved {}  failed {}\n", b.waiting(),
                      waiting_detail, b.in_flight, b.solved, b.failed);
+  if (b.cancelled > 0) {
+    out += fmt::format("          cancelled {}\n", b.cancelled);
+  }
   out += fmt::format("ETA       {}\n", describe_eta(s));
   if (s.eta.stuck_tasks > 0) {
     std::vector<std::string> names;
@@ -139,6 +145,21 @@ std::string render_status_table(const StatusSnapshot& s) {
     }
     out += fmt::format("          {} task(s) will not drain: pinned to {}\n", s.eta.stuck_tasks,
                        fmt::join(names, ", "));
+  }
+  if (s.backend.unreachable_since) {
+    out +=
+        fmt::format("Backend   unreachable since {} ({}): {}; no task is claimed, next try in {}\n",
+                    *s.backend.unreachable_since, human_seconds(s.backend.unreachable_seconds),
+                    printable(s.backend.last_error), human_seconds(s.backend.retry_in_seconds));
+  }
+  for (const auto& m : s.models) {
+    if (m.suspended_since) {
+      out += fmt::format(
+          "Suspended {} since {}: {}; probed every {}, `llmlb limits set {} --enable` resumes "
+          "it\n",
+          printable(m.name), *m.suspended_since, printable(m.suspend_reason),
+          human_seconds(m.probe_interval_seconds), printable(m.name));
+    }
   }
   out += "\n";
   if (s.models.empty()) {

@@ -41,7 +41,8 @@ void ClaimSchedule::record(const std::vector<ModelState>& models,
   for (const auto& m : models) {
     reported.insert(m.model);
     Entry e;
-    if (m.note == ModelNote::rate || m.note == ModelNote::cooldown) {
+    if (m.note == ModelNote::rate || m.note == ModelNote::cooldown ||
+        m.note == ModelNote::suspended) {
       const auto wait = std::chrono::duration<double>(std::max(m.wait_seconds, 0.0));
       e.due = now + std::chrono::duration_cast<std::chrono::microseconds>(wait) + kTokenSlack;
     } else if (m.note == ModelNote::more) {
@@ -49,7 +50,8 @@ void ClaimSchedule::record(const std::vector<ModelState>& models,
     } else if (m.note == ModelNote::inflight || m.note == ModelNote::full) {
       e.waits_for_slot = true;
     }  // 'idle': nothing to do until the next full claim
-    all_idle = all_idle && m.note == ModelNote::idle;
+    // A suspended model has nothing claimable until its probe: for --until-empty it is idle.
+    all_idle = all_idle && (m.note == ModelNote::idle || m.note == ModelNote::suspended);
     models_[m.model] = e;
   }
   if (full) {

@@ -11,6 +11,12 @@ namespace {
 
 using std::chrono::duration;
 
+// HTTP statuses that speak of the model or the credentials, not the task: 404 (unknown model),
+// 401 and 403 (bad token).
+bool is_model_level(long status) {
+  return status == 404 || status == 401 || status == 403;
+}
+
 bool is_blank(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
 }
@@ -128,6 +134,14 @@ void Dispatcher::on_response(const http::Response& resp) {
   }
   const Call call = std::move(it->second);
   calls_.erase(it);
+  if (!resp.transport_ok && resp.connect_failed) {
+    on_unreachable(resp, call);
+    return;
+  }
+  if (resp.transport_ok && saw_unreachable_) {
+    reached_after_outage_ = true;
+    saw_unreachable_ = false;
+  }
   std::vector<backend::Outcome> outcomes;
   if (call.batch) {
     outcomes = backend::classify_batch(opt_.protocol, resp, call.task_ids.size());
@@ -165,11 +179,16 @@ void Dispatcher::on_response(const http::Response& resp) {
       note.retry_after_seconds = std::max(note.retry_after_seconds, o.retry_after_s.value_or(1.0));
       note.count += 1;
     }
+    note_health(lease.model, o);
     switch (o.kind) {
       case backend::OutcomeKind::ok:
         results_.push_back(TaskResult::solved(std::move(lease), o.answer, std::move(facts)));
         break;
       case backend::OutcomeKind::permanent:
+        if (is_model_level(o.http_status)) {  // the model, not the task: never fails the task
+          results_.push_back(TaskResult::suspended(std::move(lease), std::move(facts)));
+          break;
+        }
         results_.push_back(TaskResult::failed(std::move(lease), o.error, std::move(facts)));
         break;
       case backend::OutcomeKind::transient: {
@@ -181,6 +200,57 @@ void Dispatcher::on_response(const http::Response& resp) {
       }
     }
   }
+}
+
+// Issue 14: a call that never reached the backend releases its tasks (no attempt, not a call).
+void Dispatcher::on_unreachable(const http::Response& resp, const Call& call) {
+  std::string error = resp.transport_error.empty() ? "could not connect" : resp.transport_error;
+  for (const auto id : call.task_ids) {
+    auto f = inflight_.find(id);
+    if (f == inflight_.end()) {
+      continue;
+    }
+    CallFacts facts;
+    facts.endpoint = call.batch ? Endpoint::batch : Endpoint::single;
+    facts.send_offset_ms = f->second.send_offset_ms;
+    facts.latency_ms = static_cast<double>(resp.elapsed.count()) / 1000.0;
+    results_.push_back(TaskResult::unreachable(std::move(f->second.lease), std::move(facts)));
+    inflight_.erase(f);
+  }
+  unreachable_ = std::move(error);
+  saw_unreachable_ = true;
+}
+
+void Dispatcher::note_health(const std::string& model, const backend::Outcome& o) {
+  if (o.kind == backend::OutcomeKind::transient) {
+    return;  // says nothing about the model (a 5xx, a timeout, a 429)
+  }
+  auto& h = health_[model];
+  if (o.kind == backend::OutcomeKind::ok) {
+    h = ModelHealthNote{};
+    h.ok = true;
+    h.reset = true;
+  } else if (is_model_level(o.http_status)) {
+    h.hard = o.error;
+  } else if (h.streak > 0 && h.sig == o.error) {
+    ++h.streak;
+  } else {
+    h.reset = h.reset || h.streak > 0;
+    h.sig = o.error;
+    h.streak = 1;
+  }
+}
+
+std::size_t Dispatcher::release_failures_of(const std::string& model) {
+  std::size_t n = 0;
+  for (auto& r : results_) {
+    if (r.kind == ResultKind::permanent && r.lease.model == model && r.call.sent) {
+      r.kind = ResultKind::release;
+      r.error.clear();
+      ++n;
+    }
+  }
+  return n;
 }
 
 std::size_t Dispatcher::abandon_all() {

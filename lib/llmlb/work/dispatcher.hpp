@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "llmlb/backend/outcome.hpp"
 #include "llmlb/backend/protocol.hpp"
 #include "llmlb/http/client.hpp"
 #include "llmlb/work/lease.hpp"
@@ -73,6 +75,20 @@ class Dispatcher {
   /// Forgets the 429 notes, once written.
   void rate_limits_written() { limits_.clear(); }
 
+  /// Issue 14. The last "never reached the backend" error since unreachable_written(), if any.
+  const std::optional<std::string>& unreachable() const noexcept { return unreachable_; }
+  void unreachable_written() { unreachable_.reset(); }
+  /// True when an HTTP response arrived after this worker saw the backend unreachable: the
+  /// outage it reported is over. Cleared by reachable_written().
+  bool reachable_again() const noexcept { return reached_after_outage_; }
+  void reachable_written() { reached_after_outage_ = false; }
+  /// Per-model health notes since health_written().
+  const std::map<std::string, ModelHealthNote>& health() const noexcept { return health_; }
+  void health_written() { health_.clear(); }
+  /// `model` is suspended: its results waiting to be written that would fail the task
+  /// (permanent) are released instead, with no attempt counted. Returns how many.
+  std::size_t release_failures_of(const std::string& model);
+
  private:
   struct InFlight {
     Lease lease;
@@ -92,6 +108,8 @@ class Dispatcher {
   void send(std::string path, std::string body, std::vector<ClaimedTask> tasks,
             Clock::time_point claimed, Clock::time_point now, bool batch);
   std::string url_for(const std::string& path) const;
+  void on_unreachable(const http::Response& resp, const Call& call);
+  void note_health(const std::string& model, const backend::Outcome& outcome);
 
   const WorkOptions& opt_;
   Sink sink_;
@@ -101,6 +119,10 @@ class Dispatcher {
   std::unordered_map<std::uint64_t, Call> calls_;
   std::vector<TaskResult> results_;
   std::map<std::string, RateLimitNote> limits_;
+  std::optional<std::string> unreachable_;
+  bool saw_unreachable_ = false;  // since the last reachable_written()
+  bool reached_after_outage_ = false;
+  std::map<std::string, ModelHealthNote> health_;
 };
 
 }  // namespace llmlb::work

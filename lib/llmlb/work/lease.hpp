@@ -26,12 +26,13 @@ struct ClaimedTask {
 
 /// What held a model back in a claim (llmlb.claim()'s `note` column).
 enum class ModelNote {
-  rate,      ///< out of tokens: its next token is due in wait_seconds
-  inflight,  ///< at max_inflight: a slot frees when a call finishes
-  cooldown,  ///< in a shared 429 cooldown for wait_seconds
-  idle,      ///< nothing claimable (or others hold it locked)
-  full,      ///< the caller wanted no more tasks
-  more,      ///< stopped at its fair share of pinned work: claim again soon
+  rate,       ///< out of tokens: its next token is due in wait_seconds
+  inflight,   ///< at max_inflight: a slot frees when a call finishes
+  cooldown,   ///< in a shared 429 cooldown for wait_seconds
+  idle,       ///< nothing claimable (or others hold it locked)
+  full,       ///< the caller wanted no more tasks
+  more,       ///< stopped at its fair share of pinned work: claim again soon
+  suspended,  ///< suspended after model-level errors: its probe is due in wait_seconds
 };
 
 /// One model's row of a claim.

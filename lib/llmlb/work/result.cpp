@@ -50,4 +50,23 @@ TaskResult TaskResult::abandoned(Lease lease, CallFacts call) {
   return r;
 }
 
+TaskResult TaskResult::unreachable(Lease lease, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::release;
+  call.error_class = "unreachable";
+  call.sent = false;
+  r.call = std::move(call);
+  return r;
+}
+
+TaskResult TaskResult::suspended(Lease lease, CallFacts call) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::release;
+  call.sent = true;
+  r.call = std::move(call);
+  return r;
+}
+
 }  // namespace llmlb::work

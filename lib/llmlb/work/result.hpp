@@ -47,6 +47,22 @@ struct TaskResult {
   /// The call was given up while in flight (drain over, forced stop): released, no attempt
   /// counted, logged as an abandoned call.
   static TaskResult abandoned(Lease lease, CallFacts call);
+  /// The backend could not be reached (refused, DNS, connect timeout): released, no attempt
+  /// counted, not a call (error_class "unreachable").
+  static TaskResult unreachable(Lease lease, CallFacts call);
+  /// The call reached a model that is suspended (or is being suspended: HTTP 404/401/403, or
+  /// identical errors in a row): released, no attempt counted, logged as a call.
+  static TaskResult suspended(Lease lease, CallFacts call);
+};
+
+/// What one model's calls since the last write-back said about the model itself (issue 14),
+/// for llmlb.note_model_health(). In arrival order: an answer clears what came before it.
+struct ModelHealthNote {
+  bool ok = false;     ///< an answer arrived
+  std::string hard;    ///< a model-level error (HTTP 404, 401, 403): suspend; else empty
+  bool reset = false;  ///< the streak below starts afresh (an answer or another error first)
+  std::string sig;     ///< the error of the streak of identical permanent errors
+  int streak = 0;      ///< identical permanent errors in a row at the end
 };
 
 /// What one write-back did; `lost` counts results whose lease had passed to another worker,

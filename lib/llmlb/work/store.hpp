@@ -39,6 +39,13 @@ struct Heartbeat {
   bool stopped = false;  ///< marks the worker as ended
 };
 
+/// What llmlb.note_model_health() said about a model (issue 14).
+struct ModelHealth {
+  bool suspended = false;  ///< suspended now
+  bool changed = false;    ///< suspended or resumed by this report
+  std::string reason;      ///< why it is suspended
+};
+
 /// One worker's database session. Not thread-safe. Every method throws DatabaseUnavailable
 /// when the connection is lost or the server is restarting (the caller may reconnect() and
 /// try again), and DatabaseError for any other failure.
@@ -68,6 +75,18 @@ class Store {
   virtual void note_rate_limited(const std::string& model, double retry_after_seconds,
                                  int count) = 0;
 
+  /// Issue 14. The backend could not be reached: starts or extends the shared backoff of the
+  /// whole backend (llmlb.note_unreachable()); returns the seconds left of it.
+  virtual double note_unreachable(const std::string& /*error*/) { return 0; }
+  /// A response arrived after an outage: ends it (llmlb.note_reachable()); returns whether one
+  /// was recorded.
+  virtual bool note_reachable() { return false; }
+  /// Reports what the calls of `model` said about the model (llmlb.note_model_health()).
+  virtual ModelHealth note_model_health(const std::string& /*model*/,
+                                        const ModelHealthNote& /*note*/) {
+    return {};
+  }
+
   /// Extends this worker's leases on `task_ids` by `lease_seconds`; returns how many it still
   /// holds.
   virtual int renew(const std::vector<std::int64_t>& task_ids, double lease_seconds) = 0;
@@ -77,6 +96,7 @@ class Store {
 
   /// True while an unsolved task remains that `models` (empty: every enabled model) can answer:
   /// waiting, waiting for a retry, or leased by another worker (whose lease may come back).
+  /// Tasks only a suspended model could answer do not count (issue 14).
   virtual bool has_pending_work(const std::vector<std::string>& models) = 0;
 
   /// Backlog, calls sent in the last `window_seconds`, and live leases per model.

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "llmlb/work/health.hpp"
+
 namespace llmlb::work {
 
 std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const WorkerLog& log,
@@ -19,6 +21,9 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
     }
     log.rate_limited(limits);
     calls.rate_limits_written();
+  }
+  if (!write_health(link, calls, log.logger())) {  // issue 14: backend and model health first
+    return std::nullopt;
   }
   if (calls.results().empty()) {
     return std::nullopt;

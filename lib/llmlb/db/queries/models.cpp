@@ -34,9 +34,12 @@ constexpr const char* kModelRows =
     "  THEN extract(epoch FROM q.cooldown_until - $1::timestamptz)::double precision END,"
     " coalesce(llmlb.effective_factor(q, $1::timestamptz), 1),"
     " coalesce(q.rate_limited_total, 0), coalesce(i.in_flight, 0), coalesce(w.waiting, 0),"
-    " coalesce(c.sent, 0)"
+    " coalesce(c.sent, 0),"
+    " to_char(h.suspended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " coalesce(h.reason, ''), coalesce(m.probe_interval_seconds, 30)"
     " FROM n LEFT JOIN llmlb.models m ON m.name = n.name"
     " LEFT JOIN llmlb.quota q ON q.model_id = m.id"
+    " LEFT JOIN llmlb.model_health h ON h.model_id = m.id AND h.suspended_at IS NOT NULL"
     " LEFT JOIN i ON i.model = n.name LEFT JOIN w ON w.model = n.name"
     " LEFT JOIN c ON c.model = n.name"
     " ORDER BY m.id IS NULL, m.preference, {}, n.name COLLATE \"C\"";
@@ -88,6 +91,11 @@ std::vector<ModelRow> read_model_rows(pqxx::transaction_base& tx, const ModelRow
     m.in_flight = r[11].as<long long>();
     m.waiting = r[12].as<long long>();
     m.sent_last_window = r[13].as<long long>();
+    if (!r[14].is_null()) {
+      m.suspended_since = r[14].as<std::string>();
+    }
+    m.suspend_reason = r[15].as<std::string>();
+    m.probe_interval_seconds = r[16].as<double>();
     out.push_back(std::move(m));
   }
   return out;
@@ -109,6 +117,10 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
     pqxx::result stored;
     const std::optional<std::string> rpm =
         change.rpm ? std::optional<std::string>(fmt::format("{}", *change.rpm)) : std::nullopt;
+    const std::optional<std::string> probe =
+        change.probe_interval_seconds
+            ? std::optional<std::string>(fmt::format("{}", *change.probe_interval_seconds))
+            : std::nullopt;
     const std::optional<std::string> enabled =
         change.enabled ? std::optional<std::string>(*change.enabled ? "true" : "false")
                        : std::nullopt;
@@ -119,24 +131,36 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
       const int burst = change.burst.value_or(models::default_burst(*change.rpm));
       stored = tx.exec_params(
           fmt::format(
-              "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference)"
-              " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100))"
+              "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference,"
+              " probe_interval_seconds)"
+              " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100),"
+              " coalesce($7::double precision, 30))"
               " RETURNING {}",
               kStoredColumns),
           change.name, *rpm, burst, change.max_inflight.value_or(50), nullable(enabled),
-          nullable(opt_text(change.preference)));
+          nullable(opt_text(change.preference)), nullable(probe));
     } else {
       stored = tx.exec_params(
           fmt::format("UPDATE llmlb.models SET rpm = coalesce($2::double precision, rpm),"
                       " burst = coalesce($3::int, burst),"
                       " max_inflight = coalesce($4::int, max_inflight),"
                       " enabled = coalesce($5::boolean, enabled),"
-                      " preference = coalesce($6::int, preference)"
+                      " preference = coalesce($6::int, preference),"
+                      " probe_interval_seconds = coalesce($7::double precision,"
+                      " probe_interval_seconds)"
                       " WHERE name = $1 RETURNING {}",
                       kStoredColumns),
           change.name, nullable(rpm), nullable(opt_text(change.burst)),
           nullable(opt_text(change.max_inflight)), nullable(enabled),
-          nullable(opt_text(change.preference)));
+          nullable(opt_text(change.preference)), nullable(probe));
+      if (change.enabled && *change.enabled) {
+        // --enable resumes a suspended model at once (issue 14).
+        tx.exec_params(
+            "UPDATE llmlb.model_health h SET suspended_at = NULL, reason = NULL, probe_at = NULL,"
+            " error_streak = 0, error_sig = NULL FROM llmlb.models m"
+            " WHERE m.name = $1 AND h.model_id = m.id",
+            change.name);
+      }
     }
     if (change.enabled.value_or(false)) {
       // --enable also ends a 429 cooldown and the reduced rate after it: the operator says the

@@ -43,6 +43,10 @@ void read_tasks(Snapshot& tx, const std::string& now, StatusSnapshot& s) {
       b.failed += total;
       continue;
     }
+    if (status == "cancelled") {
+      b.cancelled += total;
+      continue;
+    }
     if (status != "unsolved") {
       continue;  // rows written by other tools with another status are not llmlb's backlog
     }
@@ -116,6 +120,25 @@ void read_workers(Snapshot& tx, const std::string& now, StatusSnapshot& s) {
                         .as<long long>();
 }
 
+// Issue 14: an outage recorded by note_unreachable(). One whose backoff ended over 30 s ago is
+// not shown: no worker has tried the backend since (a worker that reported it may be gone).
+void read_backend(Snapshot& tx, const std::string& now, StatusSnapshot& s) {
+  const auto rows = tx.exec_params(
+      "SELECT to_char(unreachable_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+      " extract(epoch FROM $1::timestamptz - unreachable_since)::double precision,"
+      " greatest(0, extract(epoch FROM unreachable_until - $1::timestamptz))::double precision,"
+      " coalesce(last_error, '')"
+      " FROM llmlb.backend_state WHERE unreachable_since IS NOT NULL"
+      " AND unreachable_until > $1::timestamptz - interval '30 seconds'",
+      now);
+  if (!rows.empty()) {
+    s.backend.unreachable_since = rows[0][0].as<std::string>();
+    s.backend.unreachable_seconds = rows[0][1].as<double>();
+    s.backend.retry_in_seconds = rows[0][2].as<double>();
+    s.backend.last_error = rows[0][3].as<std::string>();
+  }
+}
+
 }  // namespace
 
 StatusSnapshot read_status(Session& session, const status::StatusWindows& windows) {
@@ -143,6 +166,7 @@ StatusSnapshot read_status(Session& session, const status::StatusWindows& window
     }
     read_calls(tx, now, s, by_name);
     read_workers(tx, now, s);
+    read_backend(tx, now, s);
     tx.commit();
   });
   return s;
