@@ -97,10 +97,18 @@ def test_upgrade_from_release_15f32ab_then_work(db, backend_factory):
     pending = len(FUNCTION_FILES) + len(new_versioned)
     assert f"not up to date ({pending} migration(s) pending)" in p.stderr
 
+    # A cooldown that the release wrote from an unbounded Retry-After (until 2058).
+    db.sql("INSERT INTO llmlb.models (name, rpm, burst, max_inflight) VALUES ('slow', 60, 1, 1)")
+    db.sql("INSERT INTO llmlb.quota (model_id, tokens, refilled_at, cooldown_until)"
+           " SELECT id, 0, now(), timestamptz '2058-09-01' FROM llmlb.models")
+
     p = llmlb("migrate", db_url=db.url)
     assert p.returncode == 0, p.stderr
     assert (f"applied {len(new_versioned)} migration(s) and {len(FUNCTION_FILES)} function file(s)"
             in p.stdout)
+    assert db.one("SELECT cooldown_until <= now() + interval '1 hour 1 minute'"
+                  " FROM llmlb.quota") is True
+    db.sql("DELETE FROM llmlb.models WHERE name = 'slow'")
     assert "functions/claim.sql" in p.stdout
 
     with fresh_database() as fresh:
