@@ -209,6 +209,19 @@ def max_in_window(times, window):
     return best
 
 
+def migrate_concurrently(url, n=4):
+    """Runs `llmlb migrate` n times at once on ``url``; returns the CompletedProcesses."""
+    import threading
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(llmlb("migrate", db_url=url)))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def wait_until(predicate, timeout, interval=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

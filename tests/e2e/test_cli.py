@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import BIN, ROOT, llmlb, set_limits
+from .conftest import BIN, ROOT, llmlb, migrate_concurrently, set_limits
 
 # Every file in sql/migrations/ is one versioned migration, and every file in sql/functions/ and
 # sql/views/ one function file, compiled into the binary.
@@ -55,16 +54,7 @@ def test_migrate_twice_changes_nothing(db):
 
 
 def test_two_migrations_at_once_are_safe(db):
-    results = []
-
-    def run():
-        results.append(llmlb("migrate", db_url=db.url))
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = migrate_concurrently(db.url)
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum(f"applied {MIGRATIONS}" in r.stdout for r in results) == 1
     assert sum("up to date" in r.stdout for r in results) == 3

@@ -3,9 +3,8 @@ upgrade of a database migrated by the previous release (15f32ab)."""
 from __future__ import annotations
 
 import re
-import threading
 
-from .conftest import (ROOT, assert_all_answers_match, fresh_database, llmlb,
+from .conftest import (ROOT, assert_all_answers_match, fresh_database, llmlb, migrate_concurrently,
                        load_release_schema, set_limits)
 
 SQL = ROOT / "sql"
@@ -140,16 +139,7 @@ def test_upgrade_from_release_15f32ab_then_work(db, backend_factory):
 
 def test_concurrent_upgrades_apply_the_functions_once(db):
     load_release_schema(db)
-    results = []
-
-    def run():
-        results.append(llmlb("migrate", db_url=db.url))
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = migrate_concurrently(db.url)
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sum("function file(s)" in r.stdout for r in results) == 1
     assert sum("up to date" in r.stdout for r in results) == 3

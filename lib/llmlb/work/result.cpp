@@ -4,6 +4,19 @@
 #include <utility>
 
 namespace llmlb::work {
+namespace {
+
+/// A release (no attempt counted) carrying `call`, which the call log records when `sent`.
+TaskResult released(Lease lease, CallFacts call, bool sent) {
+  TaskResult r;
+  r.lease = std::move(lease);
+  r.kind = ResultKind::release;
+  call.sent = sent;
+  r.call = std::move(call);
+  return r;
+}
+
+}  // namespace
 
 TaskResult TaskResult::solved(Lease lease, std::string answer, CallFacts call) {
   TaskResult r;
@@ -41,32 +54,17 @@ TaskResult TaskResult::rejected(Lease lease, std::string error) {
 }
 
 TaskResult TaskResult::abandoned(Lease lease, CallFacts call) {
-  TaskResult r;
-  r.lease = std::move(lease);
-  r.kind = ResultKind::release;
   call.error_class = "abandoned";
-  call.sent = true;
-  r.call = std::move(call);
-  return r;
+  return released(std::move(lease), std::move(call), true);
 }
 
 TaskResult TaskResult::unreachable(Lease lease, CallFacts call) {
-  TaskResult r;
-  r.lease = std::move(lease);
-  r.kind = ResultKind::release;
   call.error_class = "unreachable";
-  call.sent = false;
-  r.call = std::move(call);
-  return r;
+  return released(std::move(lease), std::move(call), false);
 }
 
 TaskResult TaskResult::suspended(Lease lease, CallFacts call) {
-  TaskResult r;
-  r.lease = std::move(lease);
-  r.kind = ResultKind::release;
-  call.sent = true;
-  r.call = std::move(call);
-  return r;
+  return released(std::move(lease), std::move(call), true);
 }
 
 }  // namespace llmlb::work
