@@ -272,7 +272,7 @@ class Run:
         last = None
         while time.monotonic() < deadline:
             for name, p in self.procs.items():
-                if p.poll() is not None and name != "longrun":
+                if p.poll() is not None and not name.startswith("longrun"):
                     raise RuntimeError(f"{name} exited {p.returncode}: see {self.logs}/{name}.err")
             (solved,), = self.q("SELECT count(*) FROM tasks WHERE status <> 'unsolved'")
             if solved != last:
@@ -400,12 +400,15 @@ class Run:
         runs = self.q(
             "SELECT r.run_id, r.state, extract(epoch FROM r.start_date)::float8, extract(epoch FROM r.end_date)::float8, "
             "extract(epoch FROM min(t.start_date))::float8, extract(epoch FROM max(t.end_date))::float8, "
-            "count(t.*), count(t.*) FILTER (WHERE t.state = 'success') "
+            "count(t.*), count(t.*) FILTER (WHERE t.state = 'success'), extract(epoch FROM r.run_after)::float8 "
             "FROM dag_run r LEFT JOIN task_instance t ON t.dag_id = r.dag_id AND t.run_id = r.run_id AND t.task_id = 'work' "
-            "WHERE r.dag_id = 'llmlb_sched' GROUP BY 1, 2, 3, 4 ORDER BY 3", db=self.meta_db)
+            "WHERE r.dag_id = 'llmlb_sched' GROUP BY 1, 2, 3, 4, r.run_after ORDER BY 3", db=self.meta_db)
         m["dag_runs"] = len(runs)
         gaps = []
-        for i, (run_id, state, rs, re_, ws, we, n, ok) in enumerate(runs):
+        lags = []
+        for i, (run_id, state, rs, re_, ws, we, n, ok, after) in enumerate(runs):
+            if ws and after and i > 0:  # the first run may start at once (no catch-up), the others on the grid
+                lags.append(round(ws - after, 1))
             log(f"run {i}: {state}, work {ok}/{n} success, work span {ws and (we - ws):.1f}s" if ws and we else
                 f"run {i}: {state}, work {ok}/{n}")
             if state != "success" or n != a.workers or ok != n:
@@ -414,6 +417,9 @@ class Run:
             if prev[5] and nxt[4]:
                 gaps.append(round(nxt[4] - prev[5], 1))  # next run's first work start - previous run's last work end
         m["work_gap_s"] = gaps  # negative: the runs' work overlapped
+        if a.shape == "overlap":
+            m["start_lag_s"] = lags  # first work start - the run's scheduled time (run_after)
+            log(f"scheduler lag, scheduled time -> first work slot started: {lags} s")
         log(f"{len(runs)} DAG runs; next run's first work start minus previous run's last work end: {gaps} s")
         if len(runs) < 3:
             self.fail(f"only {len(runs)} DAG runs (expected >= 3)")
