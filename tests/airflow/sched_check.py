@@ -431,8 +431,8 @@ class Run:
 
     # -- teardown -----------------------------------------------------------------------------
     def cleanup(self):
-        for name in ("scheduler", "dag-processor", "api-server"):
-            self.stop(name)
+        for name in ("scheduler", "dag-processor", "api-server"):  # no task runs any more: short grace
+            self.stop(name, grace=10)
         for name in [n for n in self.procs if n.startswith("longrun-")]:
             self.stop(name, grace=60)
         self.stop("backend", grace=10)
