@@ -494,7 +494,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="N: work slots per run / long-running processes")
     p.add_argument("--pool", type=int, help="pool slots (default: 2 N for overlap, N for continuous)")
     p.add_argument("--period", type=int, default=20, help="overlap: seconds between runs (shipped: 240)")
-    p.add_argument("--overlap", type=int, default=10, help="overlap: max-runtime = period + this (shipped: 30)")
+    p.add_argument("--overlap", type=int, default=15, help="overlap: max-runtime = period + this (shipped: 30)")
     p.add_argument("--max-runtime", default="", help="llmlb_max_runtime Variable (default: the DAG's)")
     p.add_argument("--drain", default="5s", help="llmlb_drain_timeout")
     p.add_argument("--tasks", type=int, default=1200)
