@@ -317,6 +317,9 @@ def format_duration(d: timedelta) -> str:
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
 
 
+FROM_PERIOD = "from-period"  # build_llmlb_dag(schedule=...) default: a timedelta schedule of `period`
+
+
 def build_llmlb_dag(
     dag_id: str = "llmlb",
     *,
@@ -325,7 +328,7 @@ def build_llmlb_dag(
     pool: str = DEFAULT_POOL,
     period: timedelta | None = timedelta(minutes=4),
     overlap: timedelta = timedelta(seconds=30),
-    schedule=None,
+    schedule=FROM_PERIOD,
     retries: int = 2,
     retry_delay: timedelta = timedelta(seconds=30),
     max_active_runs: int | None = None,
@@ -340,9 +343,10 @@ def build_llmlb_dag(
     runs overlap by ``overlap`` plus the drain and nobody waits for a run boundary;
     ``max_active_runs=2`` bounds the pile-up when runs last longer than expected (at most 2 N
     ``work`` processes, and the pool caps them over all runs).  ``schedule`` (e.g. "@continuous",
-    which needs ``max_active_runs=1``) replaces ``period``; then ``max_runtime`` defaults to 4m.
+    which needs ``max_active_runs=1``, or None for manual runs only) replaces ``period``; then
+    ``max_runtime`` defaults to 4m.
     """
-    if schedule is None:
+    if schedule is FROM_PERIOD:
         schedule = period
     if max_active_runs is None:
         max_active_runs = 2 if isinstance(schedule, timedelta) else 1
