@@ -12,7 +12,7 @@
 # PostgreSQL role with a random password and a fresh database (both dropped at the end), two
 # simulated backends on 127.0.0.1.  Processes are tracked and stopped by PID only.
 # The last check runs the DAG under a real scheduler (tests/airflow/sched_check.py: LocalExecutor,
-# PostgreSQL metadata DB, its own databases and processes; about 3 minutes).
+# PostgreSQL metadata DB, its own databases and processes; 2.5 minutes).
 # Prints "airflow-checks: N passed, M failed" last; exits non-zero if anything failed.
 # LLMLB_AIRFLOW_KEEP=1 keeps the temp dir (it is also kept when a check failed).
 # LLMLB_AIRFLOW_VENV=DIR runs the checks with the Airflow installed in DIR, as is (no install):
