@@ -10,7 +10,10 @@ What is here:
   (called by Airflow when ``execution_timeout`` fires, or when the task is stopped) sends SIGTERM
   to llmlb and waits until llmlb has released its unfinished tasks and exited.
 - ``build_llmlb_dag()``: the DAG factory (``migrate`` and ``slots``, then ``work`` mapped over
-  the slots).
+  the slots).  Runs start every ``period`` (default 4 minutes) and each ``work`` slot runs
+  ``period + overlap`` (default 4m30s), so the next run's slots are claiming before the previous
+  run's slots stop: no run boundary where nothing claims.  ``max_active_runs=2`` and the pool
+  bound the processes to 2 N.
 
 Works with Airflow 3 (``airflow.sdk``) and Airflow 2.6+ (import fallback).  See docs/airflow.md.
 """
@@ -53,7 +56,7 @@ SETTING_DEFAULTS = {
     "binary": "llmlb",  # path of the llmlb binary, or a name looked up in PATH
     "backend_url": "",  # empty: llmlb uses LLMLB_BACKEND_URL from the worker's environment
     "workers": "4",  # N: llmlb processes per DAG run (the pool caps how many run at once)
-    "max_runtime": "4m",  # each llmlb stops claiming after this
+    "max_runtime": "",  # each llmlb stops claiming after this; empty: the DAG's period + overlap
     "drain_timeout": "30s",  # ... and waits this long for in-flight calls
     "term_grace": "20s",  # on SIGTERM (execution_timeout, task stopped): drain up to this
     "execution_timeout": "",  # empty: max_runtime + drain_timeout + 60s, computed per run
@@ -95,9 +98,9 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=total)
 
 
-def setting(name: str) -> str:
+def setting(name: str, default: str | None = None) -> str:
     """Jinja template resolving one runtime setting: DAG run param, else Variable, else default."""
-    default = SETTING_DEFAULTS[name]
+    default = SETTING_DEFAULTS[name] if default is None else default
     return (
         f"{{{{ params.{name} if params.{name} is not none and params.{name} != '' "
         f"else var.value.get('llmlb_{name}', '{default}') }}}}"
@@ -297,9 +300,24 @@ MIGRATE_COMMAND = 'exec "$LLMLB_BIN" migrate'
 
 DAG_DOC = """
 Continuous llmlb workers: `migrate` (beside `slots`), then `work` mapped over N slots, each running
-`llmlb work --max-runtime ...`. Quotas are global (PostgreSQL), so runs and slots may overlap freely.
-Connection `{conn_id}` (PostgreSQL), pool `{pool}`, Variables `llmlb_*`: see docs/airflow.md.
+`llmlb work --max-runtime ...`. {timing} Quotas are global (PostgreSQL), so runs and slots may
+overlap freely. Connection `{conn_id}` (PostgreSQL), pool `{pool}` (give it 2 N slots), Variables
+`llmlb_*`: see docs/airflow.md.
 """
+
+
+def format_duration(d: timedelta) -> str:
+    """timedelta -> llmlb duration ('4m30s', '20s', '250ms')."""
+    ms = round(d.total_seconds() * 1000)
+    if ms % 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (sec, "s")) if v) or "0s"
+
+
+FROM_PERIOD = "from-period"  # build_llmlb_dag(schedule=...) default: a timedelta schedule of `period`
 
 
 def build_llmlb_dag(
@@ -308,15 +326,39 @@ def build_llmlb_dag(
     conn_id: str = DEFAULT_CONN_ID,
     backend_conn_id: str | None = DEFAULT_BACKEND_CONN_ID,
     pool: str = DEFAULT_POOL,
-    schedule: str | None = "@continuous",
+    period: timedelta | None = timedelta(minutes=4),
+    overlap: timedelta = timedelta(seconds=30),
+    schedule=FROM_PERIOD,
     retries: int = 2,
     retry_delay: timedelta = timedelta(seconds=30),
-    max_active_runs: int = 1,
+    max_active_runs: int | None = None,
     max_active_tasks: int = 64,
     migrate_timeout: timedelta = timedelta(minutes=5),
     tags: list[str] | None = None,
 ):
-    """The llmlb DAG.  Structural settings are arguments; runtime settings are params/Variables."""
+    """The llmlb DAG.  Structural settings are arguments; runtime settings are params/Variables.
+
+    Shipped timing: a run starts every ``period`` (``schedule=period``, no catch-up) and its slots
+    run ``--max-runtime period + overlap`` (the default of ``llmlb_max_runtime``), so consecutive
+    runs overlap by ``overlap`` plus the drain and nobody waits for a run boundary;
+    ``max_active_runs=2`` bounds the pile-up when runs last longer than expected (at most 2 N
+    ``work`` processes, and the pool caps them over all runs).  ``schedule`` (e.g. "@continuous",
+    which needs ``max_active_runs=1``, or None for manual runs only) replaces ``period``; then
+    ``max_runtime`` defaults to 4m.
+    """
+    if schedule is FROM_PERIOD:
+        schedule = period
+    if max_active_runs is None:
+        max_active_runs = 2 if isinstance(schedule, timedelta) else 1
+    if isinstance(schedule, timedelta):
+        default_runtime = format_duration(schedule + overlap)
+        timing = (
+            f"A run starts every {format_duration(schedule)}; each slot runs --max-runtime "
+            f"{default_runtime} by default, so consecutive runs overlap (max_active_runs={max_active_runs})."
+        )
+    else:
+        default_runtime = "4m"
+        timing = f"Schedule {schedule!r}, max_active_runs={max_active_runs}."
     params = {
         name: Param(None, type=["null", "string", "integer"], description=f"overrides Variable llmlb_{name}")
         for name in SETTING_DEFAULTS
@@ -331,7 +373,7 @@ def build_llmlb_dag(
         max_active_tasks=max_active_tasks,
         params=params,
         tags=tags if tags is not None else ["llmlb"],
-        doc_md=DAG_DOC.format(conn_id=conn_id, pool=pool),
+        doc_md=DAG_DOC.format(conn_id=conn_id, pool=pool, timing=timing),
         default_args={"retries": retries, "retry_delay": retry_delay, "owner": "llmlb"},
     ) as dag:
         migrate = LlmlbOperator(
@@ -364,7 +406,7 @@ def build_llmlb_dag(
             env={
                 "LLMLB_BIN": setting("binary"),
                 "LLMLB_BACKEND_URL": setting("backend_url"),
-                "LLMLB_MAX_RUNTIME": setting("max_runtime"),
+                "LLMLB_MAX_RUNTIME": setting("max_runtime", default_runtime),
                 "LLMLB_DRAIN_TIMEOUT": setting("drain_timeout"),
                 "LLMLB_TERM_GRACE": setting("term_grace"),
                 "LLMLB_WORK_ARGS": "{{ '--until-empty ' if params.until_empty else '' }}" + setting("work_args"),

@@ -1,8 +1,9 @@
 """llmlb workers under Airflow: many short, continuous `llmlb work` invocations.
 
-Run shape: `migrate` and `slots`, then `work` (mapped over N slots); `schedule="@continuous"` with
-`max_active_runs=1`: a new run starts as soon as the previous one ended.  Each `work` slot runs
-`llmlb work --max-runtime ... --drain-timeout ...`; the pool caps how many run at once.
+Run shape: `migrate` and `slots`, then `work` (mapped over N slots). A run starts every 4 minutes
+and its slots run `llmlb work --max-runtime 4m30s --drain-timeout 30s`, so consecutive runs overlap
+and some slots are always claiming; `max_active_runs=2` and the pool (2 N slots) bound how many
+llmlb processes run at once.
 
 Needs: Connection `llmlb_db` (PostgreSQL), pool `llmlb`, Variable `llmlb_backend_url` (or
 LLMLB_BACKEND_URL in the workers' environment); optional Variables `llmlb_binary`, `llmlb_workers`,

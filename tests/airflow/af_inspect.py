@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 CRON_BEGIN = "<!-- cron-line -->"
@@ -87,8 +88,12 @@ def cmd_dagbag(dags_dir: str) -> int:
         else:
             work, migrate = tasks["work"], tasks["migrate"]
             checks = {
-                "schedule is @continuous": "Continuous" in type(dag.timetable).__name__,
-                "max_active_runs == 1": dag.max_active_runs == 1,
+                "schedule is every 4 minutes, no catch-up": "Delta" in type(dag.timetable).__name__
+                and getattr(dag.timetable, "delta", getattr(dag.timetable, "_delta", None)) == timedelta(minutes=4)
+                and not dag.catchup,
+                "max_active_runs == 2 (runs overlap, bounded)": dag.max_active_runs == 2,
+                "work's max_runtime defaults to period + 30s (4m30s)": "'llmlb_max_runtime', '4m30s'"
+                in str(work.partial_kwargs.get("env", {}).get("LLMLB_MAX_RUNTIME")),
                 "migrate and slots are upstream of work": {"migrate", "slots"} <= set(work.upstream_task_ids),
                 "work is mapped (expand)": type(work).__name__ == "MappedOperator",
                 "work runs in pool 'llmlb'": work.pool == "llmlb",

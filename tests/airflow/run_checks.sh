@@ -11,6 +11,8 @@
 # Everything it creates is its own: a temp dir (AIRFLOW_HOME, SQLite metadata DB, DAG folder), a
 # PostgreSQL role with a random password and a fresh database (both dropped at the end), two
 # simulated backends on 127.0.0.1.  Processes are tracked and stopped by PID only.
+# The last check runs the DAG under a real scheduler (tests/airflow/sched_check.py: LocalExecutor,
+# PostgreSQL metadata DB, its own databases and processes; 2.5 minutes).
 # Prints "airflow-checks: N passed, M failed" last; exits non-zero if anything failed.
 # LLMLB_AIRFLOW_KEEP=1 keeps the temp dir (it is also kept when a check failed).
 # LLMLB_AIRFLOW_VENV=DIR runs the checks with the Airflow installed in DIR, as is (no install):
@@ -436,6 +438,17 @@ run_check "airflow dags test llmlb solves a 200-task backlog, no lease left" che
 run_check "execution_timeout stops llmlb cleanly (SIGTERM, no lease, no process left)" check_execution_timeout
 run_check "connection password in no task log, rendered field or metadata DB" check_no_secret
 run_check "documented cron line, run exactly as written, makes progress" check_cron_line
+
+# The DAG under a real scheduler: its own databases, backend and Airflow processes (sched_check.py).
+check_real_scheduler() {
+  if ! "$AF_VENV/bin/python" -c 'import psycopg2, airflow, sys; sys.exit(int(airflow.__version__.split(".")[0]) < 3)' 2>/dev/null; then
+    echo "skipped: needs Airflow 3 and psycopg2 in $AF_VENV"; return 0
+  fi
+  env -u AIRFLOW_HOME -u AIRFLOW__CORE__DAGS_FOLDER -u AIRFLOW__DATABASE__SQL_ALCHEMY_CONN -u AIRFLOW__CORE__FERNET_KEY \
+    LLMLB_BIN="$REAL_LLMLB" PGPORT="$pg_port" timeout -s TERM 600 "$AF_VENV/bin/python" "$here/sched_check.py" \
+    --json "$work/logs/sched-check.json" 2>&1 | tee "$work/logs/sched-check.log" | grep -v ' tasks done$'
+}
+run_check "the DAG under a real scheduler (LocalExecutor, PostgreSQL metadata DB): overlapping runs" check_real_scheduler
 
 log "total ${SECONDS}s"
 [ "$failed" = 0 ]  # the EXIT trap cleans up and prints the summary line last
