@@ -296,7 +296,8 @@ WORK_COMMAND = (
     'exec "$LLMLB_BIN" work --max-runtime "$LLMLB_MAX_RUNTIME" '
     '--drain-timeout "$LLMLB_DRAIN_TIMEOUT" --term-grace "$LLMLB_TERM_GRACE" $LLMLB_WORK_ARGS'
 )
-MIGRATE_COMMAND = 'exec "$LLMLB_BIN" migrate'
+# Read-only: the workers' role needs no DDL rights; `llmlb migrate` runs at install/upgrade.
+MIGRATE_COMMAND = 'exec "$LLMLB_BIN" migrate --check'
 
 DAG_DOC = """
 Continuous llmlb workers: `migrate` (beside `slots`), then `work` mapped over N slots, each running
