@@ -151,6 +151,17 @@ class PgWorkerStore final : public work::Store {
     });
   }
 
+  std::map<std::string, double> latency_p95(double window_seconds) override {
+    return translate_errors("latency estimate failed", [&] {
+      pqxx::nontransaction tx(*conn_);
+      std::map<std::string, double> out;
+      for (const auto& row : tx.exec_prepared("latency_p95", window_seconds)) {
+        out[row["model"].as<std::string>()] = row["p95_ms"].as<double>() / 1000.0;
+      }
+      return out;
+    });
+  }
+
   bool has_pending_work(const std::vector<std::string>& models) override {
     return translate_errors("until-empty check failed", [&] {
       pqxx::nontransaction tx(*conn_);
@@ -183,6 +194,12 @@ class PgWorkerStore final : public work::Store {
     conn_->prepare("rate_limited", "SELECT llmlb.note_rate_limited($1, $2, $3)");
     conn_->prepare("renew", "SELECT llmlb.renew($1, $2::bigint[], $3)");
     conn_->prepare("unreachable", "SELECT llmlb.note_unreachable($1)");
+    conn_->prepare(
+        "latency_p95",
+        "SELECT model, percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_ms"
+        " FROM llmlb.calls WHERE outcome = 'ok' AND latency_ms IS NOT NULL"
+        " AND sent_at > clock_timestamp() - $1 * interval '1 second'"
+        " GROUP BY model HAVING count(*) >= 5");
     conn_->prepare("reachable", "SELECT llmlb.note_reachable()");
     conn_->prepare("model_health",
                    "SELECT suspended, changed, reason FROM llmlb.note_model_health($1, $2,"

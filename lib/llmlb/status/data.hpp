@@ -39,6 +39,7 @@ struct Backlog {
 /// Calls of one model in the outcome window, by llmlb.calls.outcome.
 struct CallCounts {
   long long ok = 0, transient = 0, permanent = 0, other = 0;  ///< other: abandoned, lost_lease
+  long long abandoned = 0;  ///< of `other`: given up in flight at a drain's end or a forced stop
   long long total() const { return ok + transient + permanent + other; }
 };
 

@@ -117,6 +117,8 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   w.Int64(m.calls.permanent);
   w.Key("other");
   w.Int64(m.calls.other);
+  w.Key("abandoned");
+  w.Int64(m.calls.abandoned);
   w.Key("total");
   w.Int64(m.calls.total());
   w.EndObject();

@@ -99,6 +99,10 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
   auto& calls = family("llmlb_model_calls_recent", "gauge",
                        fmt::format("Calls sent in the last {} seconds, by outcome.",
                                    value_text(win.outcome_seconds)));
+  auto& abandoned = family(
+      "llmlb_model_calls_abandoned_recent", "gauge",
+      fmt::format("Calls of the last {} seconds given up while in flight (part of outcome other).",
+                  value_text(win.outcome_seconds)));
   auto& p50 =
       family("llmlb_model_latency_p50_seconds", "gauge", "Median latency of recent ok calls.");
   auto& p95 = family("llmlb_model_latency_p95_seconds", "gauge",
@@ -132,6 +136,7 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
     calls.add({{"model", m.name}, {"outcome", "transient"}}, double(m.calls.transient));
     calls.add({{"model", m.name}, {"outcome", "permanent"}}, double(m.calls.permanent));
     calls.add({{"model", m.name}, {"outcome", "other"}}, double(m.calls.other));
+    abandoned.add(l, double(m.calls.abandoned));
     if (m.p50_ms) {
       p50.add(l, *m.p50_ms / 1000.0);
     }

@@ -88,4 +88,13 @@ ClaimSchedule::Clock::time_point ClaimSchedule::next_due() const {
   return next;
 }
 
+std::vector<std::string> ClaimSchedule::known_models() const {
+  std::vector<std::string> out;
+  out.reserve(models_.size());
+  for (const auto& [name, entry] : models_) {
+    out.push_back(name);
+  }
+  return out;
+}
+
 }  // namespace llmlb::work

@@ -45,6 +45,9 @@ class ClaimSchedule {
   /// When the next claim is due: the earliest due model, or the next full claim.
   Clock::time_point next_due() const;
 
+  /// The models the last claims reported, by name.
+  std::vector<std::string> known_models() const;
+
   /// Whether the last recorded claim was a full one and reported every model 'idle'.
   bool all_idle() const { return all_idle_; }
 

@@ -10,6 +10,7 @@ namespace llmlb::work {
 /// This process's running totals.
 struct Totals {
   long long claimed = 0, solved = 0, failed = 0, retried = 0, released = 0, lost = 0;
+  long long abandoned = 0;  ///< calls given up while in flight (drain over, forced stop)
   long long in_flight = 0;
 
   /// Adds one write-back's counts.

@@ -52,6 +52,15 @@ class StopControl {
   /// Whether the drain deadline has passed: calls still in flight are to be abandoned.
   bool drain_over(Clock::time_point now) const noexcept { return deadline_ && now >= *deadline_; }
 
+  /// While running with a max-runtime: the moment a call must have ended to be written, the end
+  /// of the runtime plus the drain (calls still running then are abandoned). Else nullopt.
+  std::optional<Clock::time_point> call_deadline() const noexcept {
+    if (stopping() || !runtime_end_) {
+      return std::nullopt;
+    }
+    return *runtime_end_ + drain_;
+  }
+
   /// The next moment tick() or drain_over() can change: the end of the runtime while running,
   /// the drain deadline while stopping; nullopt when there is none.
   std::optional<Clock::time_point> next_deadline() const noexcept;

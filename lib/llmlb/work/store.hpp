@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,11 @@ class Store {
   /// Issue 14. The backend could not be reached: starts or extends the shared backoff of the
   /// whole backend (llmlb.note_unreachable()); returns the seconds left of it.
   virtual double note_unreachable(const std::string& /*error*/) { return 0; }
+
+  /// Each model's expected call duration in seconds: the 95th percentile of the latency of its
+  /// answered calls sent in the last `window_seconds`, from the call log shared by all workers;
+  /// models with fewer than 5 such calls are left out.
+  virtual std::map<std::string, double> latency_p95(double /*window_seconds*/) { return {}; }
   /// A response arrived after an outage: ends it (llmlb.note_reachable()); returns whether one
   /// was recorded.
   virtual bool note_reachable() { return false; }

@@ -7,6 +7,7 @@
 #include "llmlb/util/signals.hpp"
 #include "llmlb/work/claim_schedule.hpp"
 #include "llmlb/work/db_link.hpp"
+#include "llmlb/work/deadline.hpp"
 #include "llmlb/work/dispatcher.hpp"
 #include "llmlb/work/worker_log.hpp"
 #include "llmlb/work/write_back.hpp"
@@ -19,8 +20,7 @@ using std::chrono::duration_cast;
 
 struct Worker::Impl {
   static constexpr Millis kMinClaimGap{2};
-  /// The first heartbeat waits this long, so that the first claim's requests reach the backend
-  /// before any bookkeeping query runs; a run that ends sooner is recorded by its final one.
+  /// The first heartbeat waits this long, so that the first claim's requests go out first.
   static constexpr Millis kFirstHeartbeat{200};
 
   WorkOptions opt;
@@ -35,6 +35,7 @@ struct Worker::Impl {
   std::unique_ptr<Dispatcher> calls;
   ClaimSchedule schedule{opt.poll_interval};
   StopControl stop{started, opt.max_runtime, opt.drain_timeout, opt.term_grace};
+  ClaimDeadline call_deadline{duration<double>(opt.request_timeout).count(), Millis(10000)};
   Totals totals;
   long long claims_ok = 0;  // successful claims; every one but the first swept
   Clock::time_point next_claim = started, last_flush = started;
@@ -61,9 +62,19 @@ struct Worker::Impl {
     if (want <= 0) {
       return;
     }
-    // Most claims cover only the models that can take a task now; a full one comes at least
-    // every poll interval. The first claim skips the sweep (it would delay the first request).
-    const auto asked = schedule.plan(now);
+    // Mostly only the models due now; the first claim skips the sweep (sooner first request).
+    auto asked = schedule.plan(now);
+    if (const auto end = stop.call_deadline()) {  // claim only what can finish before the drain
+      if (call_deadline.refresh_due(now)) {
+        link->run("latency estimate", kept(),
+                  [&](Store& s) { call_deadline.refresh(s.latency_p95(900), now); });
+      }
+      asked = call_deadline.restrict(asked, opt.models, schedule.known_models(), now, *end);
+      if (asked && asked->empty()) {
+        next_claim = now + opt.poll_interval;
+        return;
+      }
+    }
     ClaimResult got;
     const ClaimRequest request{want, asked ? *asked : opt.models,
                                duration<double>(opt.lease).count(), claims_ok > 0, opt.endpoint};
@@ -109,13 +120,7 @@ struct Worker::Impl {
 
   void heartbeat(Clock::time_point now) {
     next_heartbeat = now + std::min(Millis(5000), opt.lease / 3);
-    const auto ids = calls->held_task_ids();  // answers not yet written keep their leases too
-    link->run("heartbeat", kept(), [&](Store& s) {
-      if (!ids.empty()) {
-        s.renew(ids, duration<double>(opt.lease).count());
-      }
-      s.heartbeat({static_cast<int>(calls->in_flight()), totals.solved, totals.failed, false});
-    });
+    keep_alive(*link, *calls, totals, duration<double>(opt.lease).count());
   }
 
   void progress(Clock::time_point now) {
@@ -153,9 +158,14 @@ struct Worker::Impl {
     }
   }
 
-  void abandon_in_flight() {
+  /// Gives up every call in flight (released, counted as abandoned); logs why when `forced` is
+  /// set (a second signal, or the end of the drain).
+  void abandon_in_flight(std::optional<bool> forced = std::nullopt) {
+    if (forced) {
+      log.abandoning(calls->in_flight(), *forced);
+    }
     (void)client->cancel_all();
-    calls->abandon_all();
+    totals.abandoned += static_cast<long long>(calls->abandon_all());
   }
 
   WorkSummary run() {
@@ -197,14 +207,12 @@ struct Worker::Impl {
       }
       if (stop.stopping() && (idle() || stop.forced())) {
         if (stop.forced()) {
-          log.abandoning(calls->in_flight(), true);
-          abandon_in_flight();
+          abandon_in_flight(true);
         }
         break;
       }
       if (stop.drain_over(now) && calls->in_flight() > 0) {
-        log.abandoning(calls->in_flight(), false);
-        abandon_in_flight();
+        abandon_in_flight(false);
         continue;
       }
       wait(now, signals);
@@ -219,21 +227,14 @@ struct Worker::Impl {
     }
     const auto give_up_at = Clock::now() + (link->gave_up() ? Millis(0) : opt.db_retry_timeout);
     totals.add(write_remaining(*link, *calls, log, opt.max_attempts, give_up_at));
-    if (claims_ok == 1) {  // its only claim skipped the sweep
-      link->run("sweep", 0, [](Store& s) { s.sweep_if_due(); });
-    }
-    link->run("final heartbeat", 0, [&](Store& s) {
-      s.heartbeat({0, totals.solved, totals.failed, true});
-    });
+    sign_off(*link, totals, claims_ok != 1);  // a run's first claim skips the sweep
     totals.in_flight = 0;
     WorkSummary sum{totals, static_cast<long long>(kept()),
                     link->gave_up() ? StopReason::database : stop.reason(),
                     duration<double>(Clock::now() - started).count(), 0};
-    if (stop.forced()) {
-      sum.exit_code = 128 + stop.forced_signal();
-    } else if (sum.unwritten > 0 || link->gave_up()) {
-      sum.exit_code = kExitRuntime;
-    }
+    sum.exit_code = stop.forced()                            ? 128 + stop.forced_signal()
+                    : (sum.unwritten > 0 || link->gave_up()) ? kExitRuntime
+                                                             : 0;
     log.summary(sum, calls->results());
     return sum;
   }

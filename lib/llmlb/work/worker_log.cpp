@@ -94,16 +94,16 @@ void WorkerLog::summary(const WorkSummary& s, const std::vector<TaskResult>& unw
   }
   const auto& t = s.totals;
   const std::string why(to_string(s.stop_reason));
-  log_.write(
-      s.exit_code == 0 ? "info" : "error", "summary",
-      fmt::format("done in {:.1f}s ({}): claimed={} solved={} failed={} retried={} "
-                  "released={} lost_leases={} unwritten={}",
-                  s.seconds, why.empty() ? "stopped" : why, t.claimed, t.solved, t.failed,
-                  t.retried, t.released, t.lost, s.unwritten),
-      {util::str("reason", why), util::num("seconds", s.seconds), util::num("claimed", t.claimed),
-       util::num("solved", t.solved), util::num("failed", t.failed),
-       util::num("retried", t.retried), util::num("released", t.released),
-       util::num("lost_leases", t.lost), util::num("unwritten", s.unwritten)});
+  log_.write(s.exit_code == 0 ? "info" : "error", "summary",
+             fmt::format("done in {:.1f}s ({}): claimed={} solved={} failed={} retried={} "
+                         "released={} abandoned={} lost_leases={} unwritten={}",
+                         s.seconds, why.empty() ? "stopped" : why, t.claimed, t.solved, t.failed,
+                         t.retried, t.released, t.abandoned, t.lost, s.unwritten),
+             {util::str("reason", why), util::num("seconds", s.seconds),
+              util::num("claimed", t.claimed), util::num("solved", t.solved),
+              util::num("failed", t.failed), util::num("retried", t.retried),
+              util::num("released", t.released), util::num("abandoned", t.abandoned),
+              util::num("lost_leases", t.lost), util::num("unwritten", s.unwritten)});
   if (s.unwritten <= 0) {
     return;
   }

@@ -60,4 +60,23 @@ WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& lo
   return total;
 }
 
+void keep_alive(DbLink& link, const Dispatcher& calls, const Totals& totals, double lease_seconds) {
+  const auto ids = calls.held_task_ids();
+  link.run("heartbeat", calls.results().size(), [&](Store& s) {
+    if (!ids.empty()) {
+      s.renew(ids, lease_seconds);
+    }
+    s.heartbeat({static_cast<int>(calls.in_flight()), totals.solved, totals.failed, false});
+  });
+}
+
+void sign_off(DbLink& link, const Totals& totals, bool swept) {
+  if (!swept) {
+    link.run("sweep", 0, [](Store& s) { s.sweep_if_due(); });
+  }
+  link.run("final heartbeat", 0, [&](Store& s) {
+    s.heartbeat({0, totals.solved, totals.failed, true});
+  });
+}
+
 }  // namespace llmlb::work

@@ -6,6 +6,7 @@
 
 #include "llmlb/work/db_link.hpp"
 #include "llmlb/work/dispatcher.hpp"
+#include "llmlb/work/progress.hpp"
 #include "llmlb/work/worker_log.hpp"
 
 namespace llmlb::work {
@@ -21,5 +22,13 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
 /// down, until everything is written or `give_up_at` has passed. Returns the counts written.
 WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
                             std::chrono::steady_clock::time_point give_up_at);
+
+/// Renews the leases of every task `calls` holds (in flight, or answered but not yet written)
+/// by `lease_seconds`, and upserts this worker's row; `totals` gives its figures.
+void keep_alive(DbLink& link, const Dispatcher& calls, const Totals& totals, double lease_seconds);
+
+/// The last bookkeeping of a run: hands back expired leases and due retries unless `swept` (the
+/// run's only claim skipped the sweep, so nobody may have), and marks the worker stopped.
+void sign_off(DbLink& link, const Totals& totals, bool swept);
 
 }  // namespace llmlb::work

@@ -73,7 +73,8 @@ void read_calls(Snapshot& tx, const std::string& now, StatusSnapshot& s,
            " percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok'),"
            " percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = "
            "'ok'),"
-           " avg(latency_ms) FILTER (WHERE outcome = 'ok')"
+           " avg(latency_ms) FILTER (WHERE outcome = 'ok'),"
+           " count(*) FILTER (WHERE outcome = 'abandoned')"
            " FROM llmlb.calls WHERE sent_at > $1::timestamptz - $2 * interval '1 second'"
            " GROUP BY model",
            now, s.windows.outcome_seconds)) {
@@ -89,6 +90,7 @@ void read_calls(Snapshot& tx, const std::string& now, StatusSnapshot& s,
     m.p50_ms = opt_double(r[5]);
     m.p95_ms = opt_double(r[6]);
     m.mean_ms = opt_double(r[7]);
+    m.calls.abandoned = r[8].as<long long>();
   }
 }
 
