@@ -4,7 +4,8 @@ bound), one row per run, then the median and range per binary.
 
     .venv/bin/python -m tests.bench.ab_table OLD=dir1,dir3 NEW=dir2,dir4 > table.md
 
-Each dir holds a results.json written by `run_all --out DIR`."""
+Each argument lists results files (`run_all --out DIR` writes DIR/results.json; a directory
+stands for its results.json). A run without a scenario shows "-" in its columns."""
 from __future__ import annotations
 
 import json
@@ -25,7 +26,17 @@ COLUMNS = [
 
 
 def load(path: Path) -> dict:
-    return json.loads((path / "results.json").read_text())["runs"]
+    """The runs of a results file, or of DIR/results.json."""
+    file = path if path.suffix == ".json" else path / "results.json"
+    return json.loads(file.read_text())["runs"]
+
+
+def value(get, runs: dict):
+    """A column's value for one run; None when the run lacks that scenario."""
+    try:
+        return get(runs)
+    except KeyError:
+        return None
 
 
 def render(groups: dict[str, list[Path]]) -> str:
@@ -34,13 +45,14 @@ def render(groups: dict[str, list[Path]]) -> str:
     for label, dirs in groups.items():
         runs = [load(d) for d in dirs]
         for d, r in zip(dirs, runs):
-            cells = [fmt.format(get(r)) for _, get, fmt in COLUMNS]
-            out.append(f"| {label} | {d.name} ({r['u']['_ran_at'][11:16]}) | " + " | ".join(cells)
-                       + " |")
+            cells = [("-" if value(get, r) is None else fmt.format(value(get, r)))
+                     for _, get, fmt in COLUMNS]
+            ran = next(iter(r.values()))["_ran_at"][11:16]
+            out.append(f"| {label} | {d.stem} ({ran}) | " + " | ".join(cells) + " |")
         cells = []
         for _, get, fmt in COLUMNS:
-            values = [get(r) for r in runs]
-            if isinstance(values[0], str):
+            values = [v for v in (value(get, r) for r in runs) if v is not None]
+            if not values or isinstance(values[0], str):
                 cells.append("")
                 continue
             cells.append(f"{fmt.format(statistics.median(values))} "
