@@ -338,7 +338,7 @@ def test_status_report_and_progress_agree_on_in_flight(migrated, tmp_path):
     lines = [json.loads(line)["msg"] for line in p.stderr.splitlines()
              if '"event":"progress"' in line.replace(" ", "")]
     assert lines, p.stderr
-    progress = {name: int(n) for name, n in re.findall(r"\| (\S+) \d+/\d+rpm (\d+)/\d+ inflight",
+    progress = {name: int(n) for name, n in re.findall(r"\| (\S+) \d+/\d+ calls/\d+s (\d+)/\d+ inflight",
                                                          lines[-1])}
     assert progress == want
 

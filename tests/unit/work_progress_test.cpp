@@ -14,6 +14,7 @@ Figures sample() {
   a.configured = a.enabled = true;
   a.rpm = 60;
   a.max_inflight = 5;
+  a.burst = 2;
   a.sent_last_window = 10;
   a.in_flight = 4;
   a.waiting = 7;
@@ -37,7 +38,8 @@ TEST_CASE("progress line: totals, rate against limit, backlog, unsolvable pinned
   const auto line = format_progress(t, sample(), 10);
   CHECK(line.find("solved=5 failed=1") == 0);
   CHECK(line.find("backlog=112") != std::string::npos);
-  CHECK(line.find("m0 60/60rpm 4/5 inflight") != std::string::npos);
+  // 10 calls in 10 s against 60 rpm x 10 s / 60 + burst 2 = 12.
+  CHECK(line.find("m0 10/12 calls/10s 4/5 inflight") != std::string::npos);
   CHECK(line.find("ghost=3 (not configured)") != std::string::npos);
   CHECK(line.find("off=2 (disabled)") != std::string::npos);
 }
@@ -45,7 +47,8 @@ TEST_CASE("progress line: totals, rate against limit, backlog, unsolvable pinned
 TEST_CASE("live table has a row per model and a totals row") {
   const auto table = render_table(Totals{}, sample(), 10);
   CHECK(table.find("MODEL") == 0);
-  CHECK(table.find("100%") != std::string::npos);
+  CHECK(table.find("CALLS/10s") != std::string::npos);
+  CHECK(table.find(" 83%") != std::string::npos);  // 10 of the 12 calls allowed in 10 s
   CHECK(table.find("not configured") != std::string::npos);
   CHECK(table.find("backlog 112 (100 unpinned)") != std::string::npos);
 }

@@ -16,8 +16,8 @@ class DeadlinePlanner {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// `fallback_seconds` (> 0): the estimate of a model with no history when no model has any
-  /// (e.g. the request timeout).
+  /// `fallback_seconds` (>= 0): the estimate of a model with no history when no model has any;
+  /// 0 claims such models to the end, so that only learned latencies hold a model back.
   explicit DeadlinePlanner(double fallback_seconds) : fallback_(fallback_seconds) {}
 
   /// Replaces the estimates: each model's expected call duration in seconds (e.g. the p95 of

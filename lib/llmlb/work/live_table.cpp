@@ -14,11 +14,11 @@ std::string render_table(const Totals& t, const Figures& f, double window_second
   for (const auto& m : f.models) {
     width = std::max(width, util::sanitize(m.name, {util::Controls::mark}).size());
   }
-  const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
   std::string out = fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n", "MODEL", width,
-                                "RPM", "LIMIT", "USE%", "IN FLIGHT", "PINNED", "STATE");
+                                fmt::format("CALLS/{:.0f}s", window_seconds), "ALLOWED", "USE%",
+                                "IN FLIGHT", "PINNED", "STATE");
   for (const auto& m : f.models) {
-    const double rate = static_cast<double>(m.sent_last_window) * per_minute;
+    const auto allowed = allowed_in_window(m, window_seconds);
     std::string state = !m.configured ? "not configured" : (!m.enabled ? "disabled" : "serving");
     if (!m.configured || !m.enabled) {
       out += fmt::format("{:<{}}  {:>9}  {:>9}  {:>5}  {:>13}  {:>8}  {}\n",
@@ -26,10 +26,12 @@ std::string render_table(const Totals& t, const Figures& f, double window_second
                          m.waiting, state);
       continue;
     }
-    out += fmt::format("{:<{}}  {:>9.1f}  {:>9.1f}  {:>4.0f}%  {:>13}  {:>8}  {}\n",
-                       util::sanitize(m.name, {util::Controls::mark}), width, rate, m.rpm,
-                       m.rpm > 0 ? 100.0 * rate / m.rpm : 0.0,
-                       fmt::format("{}/{}", m.in_flight, m.max_inflight), m.waiting, state);
+    out += fmt::format(
+        "{:<{}}  {:>9}  {:>9}  {:>4.0f}%  {:>13}  {:>8}  {}\n",
+        util::sanitize(m.name, {util::Controls::mark}), width, m.sent_last_window, allowed,
+        allowed > 0 ? 100.0 * static_cast<double>(m.sent_last_window) / static_cast<double>(allowed)
+                    : 0.0,
+        fmt::format("{}/{}", m.in_flight, m.max_inflight), m.waiting, state);
   }
   out += fmt::format(
       "this process: solved {}  failed {}  retried {}  in flight {}  | backlog {} ({} unpinned)\n",

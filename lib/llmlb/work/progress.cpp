@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace llmlb::work {
 
 long long backlog(const Figures& f) {
@@ -14,11 +16,14 @@ long long backlog(const Figures& f) {
   return n;
 }
 
+long long allowed_in_window(const db::ModelRow& m, double window_seconds) {
+  return static_cast<long long>(std::floor(m.rpm * window_seconds / 60.0 + m.burst));
+}
+
 std::string format_progress(const Totals& t, const Figures& f, double window_seconds) {
   std::string line = fmt::format("solved={} failed={} retried={} in_flight={} backlog={}", t.solved,
                                  t.failed, t.retried, t.in_flight, backlog(f));
   std::string stuck;
-  const double per_minute = window_seconds > 0 ? 60.0 / window_seconds : 0;
   for (const auto& m : f.models) {
     if (!m.configured || !m.enabled) {
       if (m.waiting > 0) {
@@ -27,9 +32,10 @@ std::string format_progress(const Totals& t, const Figures& f, double window_sec
       }
       continue;
     }
-    line += fmt::format(" | {} {:.0f}/{:.0f}rpm {}/{} inflight", util::sanitize(m.name),
-                        static_cast<double>(m.sent_last_window) * per_minute, m.rpm, m.in_flight,
-                        m.max_inflight);
+    // The guarantee's own terms: calls in the window against rpm x W / 60 + burst.
+    line += fmt::format(" | {} {}/{} calls/{:.0f}s {}/{} inflight", util::sanitize(m.name),
+                        m.sent_last_window, allowed_in_window(m, window_seconds), window_seconds,
+                        m.in_flight, m.max_inflight);
   }
   if (!stuck.empty()) {
     line += " | unsolvable pinned:" + stuck;

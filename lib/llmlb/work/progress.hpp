@@ -26,11 +26,16 @@ struct Totals {
 /// Tasks waiting to be claimed: unpinned plus every model's pinned ones.
 long long backlog(const Figures& figures);
 
-/// One line: this process's totals, each model's global rate over `window_seconds` against its
-/// limit, leases held, backlog, and pinned tasks that no enabled model will answer (with the
-/// model's name and why). Example:
-///   solved=120 failed=2 in_flight=40 backlog=900 | m0 58/60rpm 4/5 inflight | ... | stuck: zz=3
-///   (not configured)
+/// The most calls the limits allow `m` in any window of `window_seconds`: rpm x W / 60 + burst,
+/// rounded down (the guarantee the quotas keep).
+long long allowed_in_window(const db::ModelRow& m, double window_seconds);
+
+/// One line: this process's totals; for each model the calls all processes sent in the last
+/// `window_seconds` against allowed_in_window(), and live leases against max_inflight; the
+/// backlog; pinned tasks that no enabled model will answer (with the model's name and why).
+/// Example:
+///   solved=120 failed=2 in_flight=40 backlog=900 | m0 108/110 calls/10s 4/5 inflight | ...
+///   | unsolvable pinned: zz=3 (not configured)
 std::string format_progress(const Totals& totals, const Figures& figures, double window_seconds);
 
 }  // namespace llmlb::work
