@@ -363,6 +363,34 @@ TEST_CASE("http client: connection refused and bad URLs complete as transport er
   CHECK(ftp.transport_error.rfind("invalid URL: ", 0) == 0);
 }
 
+TEST_CASE("http client: a failed TLS handshake is a connect failure (nothing was sent)") {
+  // A plain TCP server that answers the ClientHello with plain text and closes.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  socklen_t length = sizeof addr;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 4) == 0);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
+  std::thread server([listener] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd >= 0) {
+      const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+      [[maybe_unused]] auto n = ::write(fd, reply.data(), reply.size());
+      ::close(fd);
+    }
+  });
+  Client client(ClientOptions{});
+  const Response r =
+      one(client, post("https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/single", 6));
+  server.join();
+  ::close(listener);
+  CHECK_FALSE(r.transport_ok);
+  CHECK(r.connect_failed);
+  CHECK(r.transport_error.rfind("TLS handshake failed", 0) == 0);
+}
+
 TEST_CASE("http client: Retry-After in seconds and as an HTTP date") {
   const std::string date = http_date(std::time(nullptr) + 120);
   LoopbackServer server([date](const ReceivedRequest& q) {

@@ -50,7 +50,8 @@ struct Response {
   bool timed_out = false;       ///< the whole-transfer or the connect timeout expired
   bool too_large = false;       ///< the body exceeded ClientOptions::max_response_bytes
   bool connect_failed = false;  ///< no connection could be made (refused, unreachable, DNS,
-                                ///< connect timeout): the request surely never reached a server
+                                ///< connect timeout, TLS handshake): the request surely never
+                                ///< reached a server
   bool cancelled = false;       ///< ended by Client::cancel_all
   /// The whole request was handed to a kept-alive connection that then died without a byte of
   /// response: the server may have read it. libcurl would silently send it again on a new

@@ -150,6 +150,20 @@ void describe_failure(CURLcode code, const Transfer& t, Response& r, const Clien
       r.connect_failed = true;
       message = detail.empty() ? "could not resolve host" : detail;
       break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+      // The TLS handshake (or its setup) failed: the request was never sent.
+      r.connect_failed = true;
+      message = "TLS handshake failed" + (detail.empty() ? std::string() : ": " + detail);
+      break;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
       if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
