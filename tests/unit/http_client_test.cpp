@@ -77,6 +77,19 @@ std::uint16_t closed_port() {
   return ntohs(addr.sin_port);
 }
 
+/// A TCP listener on 127.0.0.1 with the given backlog, on a free port written to `addr`.
+int listen_on_loopback(int backlog, sockaddr_in& addr) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  socklen_t length = sizeof addr;
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, backlog) == 0);
+  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+  return listener;
+}
+
 std::string http_date(std::time_t when) {
   std::tm tm{};
   gmtime_r(&when, &tm);
@@ -225,14 +238,8 @@ TEST_CASE("http client: whole-transfer timeout") {
 
 TEST_CASE("http client: connect timeout") {
   // A listener that never accepts, with its backlog filled: further SYNs go unanswered.
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  socklen_t length = sizeof addr;
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length) == 0);
+  const int listener = listen_on_loopback(0, addr);
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -365,14 +372,8 @@ TEST_CASE("http client: connection refused and bad URLs complete as transport er
 
 TEST_CASE("http client: a failed TLS handshake is a connect failure (nothing was sent)") {
   // A plain TCP server that answers the ClientHello with plain text and closes.
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  socklen_t length = sizeof addr;
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 4) == 0);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length);
+  const int listener = listen_on_loopback(4, addr);
   std::thread server([listener] {
     const int fd = ::accept(listener, nullptr, nullptr);
     if (fd >= 0) {
