@@ -211,7 +211,8 @@ def test_fault_reuse_reset_answers_the_first_request_and_resets_the_second(sim):
             conn.getresponse()
         conn.close()
     # A request alone on its connection is never reset.
-    got = raw_exchange(sim.url, post_bytes("/single", single("fast", "c")), timeout=5)
+    # Read until the server closes: its keep-alive timeout is 5 s, so wait longer than that.
+    got = raw_exchange(sim.url, post_bytes("/single", single("fast", "c")), timeout=15)
     assert got.startswith(b"HTTP/1.1 200")
     recs = [r for r in sim.arrivals(since=t0) if r["model"] == "fast"]
     assert [r["outcome"] for r in recs] == ["ok", "reuse_reset", "ok", "reuse_reset", "ok"]
