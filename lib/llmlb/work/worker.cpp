@@ -226,7 +226,7 @@ struct Worker::Impl {
       abandon_in_flight();
     }
     const auto give_up_at = Clock::now() + (link->gave_up() ? Millis(0) : opt.db_retry_timeout);
-    totals.add(write_remaining(*link, *calls, log, opt.max_attempts, give_up_at));
+    write_remaining(*link, *calls, log, opt.max_attempts, give_up_at, totals);
     sign_off(*link, totals, claims_ok != 1);  // a run's first claim skips the sweep
     totals.in_flight = 0;
     WorkSummary sum{totals, static_cast<long long>(kept()),

@@ -39,25 +39,18 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
   return c;
 }
 
-WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
-                            std::chrono::steady_clock::time_point give_up_at) {
+void write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
+                     std::chrono::steady_clock::time_point give_up_at, Totals& totals) {
   using Clock = std::chrono::steady_clock;
-  WriteCounts total;
   while ((!calls.results().empty() || !calls.rate_limits().empty()) && Clock::now() < give_up_at) {
     if (!link.up() && !link.try_reconnect(Clock::now(), calls.results().size())) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     if (const auto c = write_back(link, calls, log, max_attempts)) {
-      total.solved += c->solved;
-      total.failed += c->failed;
-      total.retried += c->retried;
-      total.released += c->released;
-      total.lost += c->lost;
-      total.superseded += c->superseded;
+      totals.add(*c);
     }
   }
-  return total;
 }
 
 void keep_alive(DbLink& link, const Dispatcher& calls, const Totals& totals, double lease_seconds) {

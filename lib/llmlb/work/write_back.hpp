@@ -19,9 +19,10 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
                                       int max_attempts);
 
 /// At the end of a run: writes what is left in `calls`, reconnecting while the database is
-/// down, until everything is written or `give_up_at` has passed. Returns the counts written.
-WriteCounts write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
-                            std::chrono::steady_clock::time_point give_up_at);
+/// down, until everything is written or `give_up_at` has passed. Adds the counts written to
+/// `totals`.
+void write_remaining(DbLink& link, Dispatcher& calls, const WorkerLog& log, int max_attempts,
+                     std::chrono::steady_clock::time_point give_up_at, Totals& totals);
 
 /// Renews the leases of every task `calls` holds (in flight, or answered but not yet written)
 /// by `lease_seconds`, and upserts this worker's row; `totals` gives its figures.
