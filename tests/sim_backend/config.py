@@ -332,6 +332,16 @@ def load_models(arg: str) -> dict[str, ModelSpec]:
     return {name: _model_spec(spec, default, name) for name, spec in names.items()}
 
 
+def _token_range_arg(text: str) -> list[int]:
+    """``N``, ``MIN,MAX`` or ``[MIN, MAX]`` -> [MIN, MAX] (argparse type of --output-tokens)."""
+    parts = text.strip().strip("[]").split(",")
+    try:
+        values = [int(p) for p in parts]
+        return _token_range(values * 2 if len(values) == 1 else values, "--output-tokens")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m tests.sim_backend.server``."""
     p = argparse.ArgumentParser(prog="sim_backend", description="Simulated LLM Models Backend.")
@@ -364,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="service time x (1 + L * (busy - 1) / slots) with slots set (default 0)")
     a("--cancel-on-disconnect", action="store_true",
       help="queued calls whose client left are dropped (default: they keep their place)")
-    a("--output-tokens", type=int, nargs=2, default=[16, 16], metavar=("MIN", "MAX"),
-      help="completion tokens of an answer, drawn from the prompt's hash (default 16 16)")
+    a("--output-tokens", type=_token_range_arg, default=[16, 16], metavar="MIN,MAX",
+      help="completion tokens of an answer, drawn from the prompt's hash in [MIN, MAX]: "
+           "N, MIN,MAX or [MIN, MAX] (default 16,16)")
     a("--arrival-log", help="write arrival records to this JSON Lines file")
     a("--arrival-memory", type=int, default=1_000_000,
       help="arrival records kept in memory for /admin/arrivals (about 200 B each)")

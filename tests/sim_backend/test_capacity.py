@@ -404,8 +404,8 @@ def test_rpm_is_checked_before_tpm(b):
 
 def test_global_tpm_flags():
     with running_backend(time_scale=0.01, min_latency=0, quota_tpm=60, quota_tpm_burst=30,
-                         models=["a"]) as back:
-        assert back.config()["quota_tpm"] == 60
+                         output_tokens=[16, 16], models=["a"]) as back:
+        assert back.config()["quota_tpm"] == 60 and back.config()["output_tokens"] == [16, 16]
         assert call(back, "a", "x")[0] == 200  # 1 + 16 = 17 of 30
         status, headers, _ = call(back, "a", "y")
         assert status == 429 and int(headers["Retry-After"]) == math.ceil((17 - 13) / 1)
