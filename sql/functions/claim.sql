@@ -23,7 +23,8 @@
 -- Guarantees: under the model's lock the bucket is refilled from rpm (lowered by 429s, see
 --   effective_factor()) on the database clock, capped at burst less rpm x delivery jitter (but
 --   at least one request or 20 ms of rate); a task is granted only for a whole token and a free
---   slot (live leases, llmlb.live_leases, below max_inflight); exactly one token is consumed per
+--   slot (live leases, llmlb.live_leases, below max_inflight, or below the lower limit overload
+--   protection learned: llmlb.quota.inflight_limit, see note_overload()); exactly one token is consumed per
 --   claimed task. Limits are read under the lock, so a change committed before the lock is
 --   obeyed. Tasks go by priority (highest first), then age; pinned tasks (model set) only to
 --   their model, unpinned ones to models in preference order. Within one claim no model takes
@@ -132,7 +133,9 @@ BEGIN
     v_now := clock_timestamp();
     -- Limits and bucket, read under the lock: an UPDATE since the loop started is obeyed now.
     -- A model without a quota row yet starts with a full bucket.
-    SELECT mo.burst, mo.max_inflight, mo.enabled, q.cooldown_until, q.tokens, q.refilled_at,
+    -- max_inflight is lowered to what overload protection learned (llmlb.note_overload()).
+    SELECT mo.burst, least(mo.max_inflight, floor(q.inflight_limit)::integer), mo.enabled,
+           q.cooldown_until, q.tokens, q.refilled_at,
            mo.rpm / 60.0 * coalesce(llmlb.effective_factor(q, v_now), 1.0)
       INTO v_burst, v_max_inflight, v_enabled, v_cooldown, v_level, v_refilled, v_rate
       FROM llmlb.models mo LEFT JOIN llmlb.quota q ON q.model_id = mo.id

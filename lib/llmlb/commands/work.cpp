@@ -101,6 +101,13 @@ CLI::App* add_work_command(CLI::App& app, WorkArgs& a) {
   duration_option(w, "--max-retry-after", a.max_retry_after, o.protocol.max_retry_after,
                   "Longest Retry-After honoured (retry delay and shared 429 cooldown); longer "
                   "ones are cut to this (1s to 1h)");
+  w->add_flag("--no-overload-protection", a.no_overload_protection,
+              "Do not lower a model's calls in flight when its calls time out, it answers "
+              "503/529, or its latency climbs (overload protection is on by default)");
+  w->add_option("--overload-latency-ratio", o.overload_latency_ratio,
+                "Median latency above this many times the model's baseline counts as overload "
+                "(0: off)")
+      ->capture_default_str();
   w->add_flag("--accept-empty-answers", o.protocol.accept_empty_answers,
               "Store an empty or blank answer as the solution (default: retry it)");
   w->add_option("--max-response-bytes", o.max_response_bytes, "Largest backend reply")
@@ -172,6 +179,7 @@ int work(const Globals& g, WorkArgs a) {
     throw UsageError(fmt::format("--log-format must be text or json, not '{}'", a.log_format));
   }
   o.live_table = a.stderr_is_tty && !a.no_live && o.log_format == util::LogFormat::text;
+  o.overload_protection = !a.no_overload_protection;
   if (auto ok = work::validate(o); !ok) {
     throw UsageError(ok.error());
   }

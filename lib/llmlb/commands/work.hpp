@@ -22,6 +22,7 @@ struct WorkArgs {
       progress_interval, db_retry_timeout, backoff_base, backoff_max, max_retry_after;
   std::string endpoint, log_format;
   bool no_live = false;
+  bool no_overload_protection = false;
   bool stderr_is_tty = false;  ///< set by main: whether a live table can be drawn
 };
 

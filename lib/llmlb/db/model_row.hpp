@@ -32,6 +32,11 @@ struct ModelRow {
   std::optional<std::string> suspended_since;
   std::string suspend_reason;
   double probe_interval_seconds = 30;
+  /// Issue 16: the calls in flight the model may have now: max_inflight, or less while overload
+  /// protection has lowered it (llmlb.note_overload()); then why, and how often it was lowered.
+  int effective_max_inflight = 0;
+  std::string overload_reason;  ///< empty unless effective_max_inflight < max_inflight
+  long long overload_total = 0;
 };
 
 }  // namespace llmlb::db

@@ -1,5 +1,6 @@
 #include "llmlb/db/worker_store.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <pqxx/pqxx>
@@ -135,6 +136,31 @@ class PgWorkerStore final : public work::Store {
     });
   }
 
+  work::OverloadState note_overload(const std::string& model, const work::OverloadNote& n,
+                                    double latency_ratio) override {
+    return translate_errors("overload report failed", [&] {
+      pqxx::nontransaction tx(*conn_);
+      const std::optional<std::string> median =
+          !n.latency_ms.empty()
+              ? std::optional<std::string>(fmt::format("{}", n.median_latency_ms()))
+              : std::nullopt;
+      const std::optional<std::string> claimed =
+          n.latest_claimed_at.empty() ? std::nullopt
+                                      : std::optional<std::string>(n.latest_claimed_at);
+      const auto rows = tx.exec_prepared("overload", model, n.ok, n.timeouts, n.overloaded,
+                                         nullable(median), nullable(claimed), latency_ratio);
+      work::OverloadState o;
+      if (!rows.empty()) {
+        o.effective = rows[0]["effective"].as<int>();
+        o.configured = rows[0]["configured"].as<int>();
+        o.lowered = rows[0]["lowered"].as<bool>();
+        o.reason =
+            rows[0]["reason"].is_null() ? std::string() : rows[0]["reason"].as<std::string>();
+      }
+      return o;
+    });
+  }
+
   int renew(const std::vector<std::int64_t>& task_ids, double lease_seconds) override {
     return translate_errors("lease renewal failed", [&] {
       pqxx::nontransaction tx(*conn_);
@@ -201,6 +227,9 @@ class PgWorkerStore final : public work::Store {
         " AND sent_at > clock_timestamp() - $1 * interval '1 second'"
         " GROUP BY model HAVING count(*) >= 5");
     conn_->prepare("reachable", "SELECT llmlb.note_reachable()");
+    conn_->prepare("overload",
+                   "SELECT effective, configured, lowered, reason FROM llmlb.note_overload($1, $2,"
+                   " $3, $4, $5::double precision, $6::timestamptz, $7)");
     conn_->prepare("model_health",
                    "SELECT suspended, changed, reason FROM llmlb.note_model_health($1, $2,"
                    " $3::text, $4, nullif($5, ''), $6)");

@@ -151,6 +151,14 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   num(w, m.rate_factor);
   w.Key("rate_limited_total");
   w.Int64(m.rate_limited_total);
+  w.Key("effective_max_inflight");
+  w.Int(m.effective_max_inflight);
+  w.Key("overload_reason");
+  opt_str(w, m.effective_max_inflight < m.max_inflight
+                 ? std::optional<std::string>(m.overload_reason)
+                 : std::nullopt);
+  w.Key("overloads_total");
+  w.Int64(m.overload_total);
   w.Key("capacity_per_second");
   num(w, model_capacity(m));
   w.Key("suspended");

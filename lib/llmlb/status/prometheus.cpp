@@ -119,6 +119,11 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
                            "1 while the model is suspended (model-level errors), else 0.");
   auto& suspended_info =
       family("llmlb_model_suspended_info", "gauge", "1 for a suspended model, with the reason.");
+  auto& effective = family("llmlb_model_effective_max_inflight", "gauge",
+                           "Calls in flight the model may have now: max_inflight, or less while "
+                           "overload protection has lowered it.");
+  auto& overloads = family("llmlb_model_overloads_total", "counter",
+                           "Times overload protection lowered the model's calls in flight.");
   for (const auto& m : s.models) {
     const auto l = model_label(m.name);
     waiting.add(l, double(m.waiting));
@@ -130,6 +135,8 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
     rpm.add(l, m.rpm);
     burst.add(l, m.burst);
     max_inflight.add(l, m.max_inflight);
+    effective.add(l, m.effective_max_inflight);
+    overloads.add(l, double(m.overload_total));
     sent.add(l, double(m.sent_last_window));
     in_flight.add(l, double(m.in_flight));
     calls.add({{"model", m.name}, {"outcome", "ok"}}, double(m.calls.ok));

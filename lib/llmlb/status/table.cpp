@@ -161,6 +161,14 @@ std::string render_status_table(const StatusSnapshot& s) {
           human_seconds(m.probe_interval_seconds), printable(m.name));
     }
   }
+  for (const auto& m : s.models) {
+    if (m.configured && m.effective_max_inflight < m.max_inflight) {
+      out += fmt::format(
+          "Overload  {}: at most {} of {} calls in flight ({}); rises again while it keeps up\n",
+          printable(m.name), m.effective_max_inflight, m.max_inflight,
+          printable(m.overload_reason.empty() ? "overloaded" : m.overload_reason));
+    }
+  }
   out += "\n";
   if (s.models.empty()) {
     out += "No models configured; add one with `llmlb limits set MODEL --rpm N`.\n";
@@ -175,12 +183,14 @@ std::string render_status_table(const StatusSnapshot& s) {
                         std::to_string(m.waiting), "-", "-"});
         continue;
       }
-      rows.push_back({printable(m.name), state_of(m), compact_number(m.rpm),
-                      std::to_string(m.burst), std::to_string(m.max_inflight),
-                      std::to_string(m.sent_last_window),
-                      fmt::format("{}/{}", m.in_flight, m.max_inflight), std::to_string(m.waiting),
-                      m.cooldown_seconds ? human_seconds(*m.cooldown_seconds) : "-",
-                      fmt::format("{:.0f}%", 100.0 * m.rate_factor)});
+      rows.push_back(
+          {printable(m.name), state_of(m), compact_number(m.rpm), std::to_string(m.burst),
+           std::to_string(m.max_inflight), std::to_string(m.sent_last_window),
+           m.effective_max_inflight < m.max_inflight
+               ? fmt::format("{}/{} of {}", m.in_flight, m.effective_max_inflight, m.max_inflight)
+               : fmt::format("{}/{}", m.in_flight, m.max_inflight),
+           std::to_string(m.waiting), m.cooldown_seconds ? human_seconds(*m.cooldown_seconds) : "-",
+           fmt::format("{:.0f}%", 100.0 * m.rate_factor)});
     }
     out += columns(rows, {1});
     out += "\n";

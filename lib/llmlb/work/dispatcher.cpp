@@ -180,6 +180,7 @@ void Dispatcher::on_response(const http::Response& resp) {
       note.count += 1;
     }
     note_health(lease.model, o);
+    note_overload(lease, o, facts.latency_ms);
     switch (o.kind) {
       case backend::OutcomeKind::ok:
         results_.push_back(TaskResult::solved(std::move(lease), o.answer, std::move(facts)));
@@ -239,6 +240,52 @@ void Dispatcher::note_health(const std::string& model, const backend::Outcome& o
     h.sig = o.error;
     h.streak = 1;
   }
+}
+
+// Issue 16. What says a model is over its capacity: a timeout (the call may still be queued
+// at the backend), a 503 or 529 (the backend says so), and the latency of its answers.
+void Dispatcher::note_overload(const Lease& lease, const backend::Outcome& o, double latency_ms) {
+  if (!opt_.overload_protection) {
+    return;
+  }
+  auto& n = overload_[lease.model];
+  if (o.kind == backend::OutcomeKind::ok) {
+    ++n.ok;
+    if (n.latency_ms.size() < OverloadNote::kMaxSamples) {
+      n.latency_ms.push_back(latency_ms);
+    }
+  } else if (o.error_class == "timeout") {
+    ++n.timeouts;  // counts in the median with its time to the timeout
+    if (n.latency_ms.size() < OverloadNote::kMaxSamples) {
+      n.latency_ms.push_back(latency_ms);
+    }
+  } else if (o.http_status == 503 || o.http_status == 529) {
+    ++n.overloaded;
+  }
+  // PostgreSQL's text of timestamptz in one session sorts as the times do.
+  if (lease.claimed_at > n.latest_claimed_at) {
+    n.latest_claimed_at = lease.claimed_at;
+  }
+}
+
+std::vector<std::string> Dispatcher::overload_due(Clock::time_point now,
+                                                  Clock::duration interval) const {
+  std::vector<std::string> due;
+  for (const auto& [model, note] : overload_) {
+    if (note.ok == 0 && !note.urgent()) {
+      continue;
+    }
+    const auto last = overload_reported_.find(model);
+    if (note.urgent() || last == overload_reported_.end() || now - last->second >= interval) {
+      due.push_back(model);
+    }
+  }
+  return due;
+}
+
+void Dispatcher::overload_written(const std::string& model, Clock::time_point now) {
+  overload_.erase(model);
+  overload_reported_[model] = now;
 }
 
 std::size_t Dispatcher::release_failures_of(const std::string& model) {

@@ -60,6 +60,9 @@ class Dispatcher {
   /// The caller cancels the HTTP transfers. Returns how many tasks were abandoned.
   std::size_t abandon_all();
 
+  /// The options it was made with.
+  const WorkOptions& options() const noexcept { return opt_; }
+
   /// Tasks in flight (sent, no response yet).
   std::size_t in_flight() const noexcept { return inflight_.size(); }
   /// Tasks whose leases this worker must keep: in flight, or with a result not yet written.
@@ -85,6 +88,15 @@ class Dispatcher {
   /// Per-model health notes since health_written().
   const std::map<std::string, ModelHealthNote>& health() const noexcept { return health_; }
   void health_written() { health_.clear(); }
+  /// Issue 16: per-model capacity notes (answers and their latency, timeouts, 503/529) since
+  /// each model's last report; empty unless options.overload_protection.
+  const std::map<std::string, OverloadNote>& overload() const noexcept { return overload_; }
+  /// The models whose note should be reported at `now`: it has a timeout or a 503/529, or its
+  /// last report is `interval` old.
+  std::vector<std::string> overload_due(Clock::time_point now, Clock::duration interval) const;
+  /// Forgets `model`'s note, reported at `now`.
+  void overload_written(const std::string& model, Clock::time_point now);
+
   /// `model` is suspended: its results waiting to be written that would fail the task
   /// (permanent) are released instead, with no attempt counted. Returns how many.
   std::size_t release_failures_of(const std::string& model);
@@ -110,6 +122,7 @@ class Dispatcher {
   std::string url_for(const std::string& path) const;
   void on_unreachable(const http::Response& resp, const Call& call);
   void note_health(const std::string& model, const backend::Outcome& outcome);
+  void note_overload(const Lease& lease, const backend::Outcome& outcome, double latency_ms);
 
   const WorkOptions& opt_;
   Sink sink_;
@@ -123,6 +136,8 @@ class Dispatcher {
   bool saw_unreachable_ = false;  // since the last reachable_written()
   bool reached_after_outage_ = false;
   std::map<std::string, ModelHealthNote> health_;
+  std::map<std::string, OverloadNote> overload_;
+  std::map<std::string, Clock::time_point> overload_reported_;
 };
 
 }  // namespace llmlb::work

@@ -59,4 +59,35 @@ bool write_health(DbLink& link, Dispatcher& calls, const util::Logger& log) {
   return true;
 }
 
+bool write_overload(DbLink& link, Dispatcher& calls, const util::Logger& log,
+                    std::chrono::steady_clock::time_point now) {
+  const double latency_ratio = calls.options().overload_latency_ratio;
+  const auto due = calls.overload_due(now, std::chrono::milliseconds(250));
+  if (due.empty()) {
+    return true;
+  }
+  std::map<std::string, OverloadState> said;
+  if (!link.run("overload report", calls.results().size(), [&](Store& s) {
+        said.clear();
+        for (const auto& model : due) {
+          said[model] = s.note_overload(model, calls.overload().at(model), latency_ratio);
+        }
+      })) {
+    return false;
+  }
+  for (const auto& [model, o] : said) {
+    if (o.lowered) {
+      log.write("warn", "model_overloaded",
+                fmt::format("model {} cannot keep up ({}): at most {} calls in flight, of {} "
+                            "configured, rising again while it keeps up",
+                            model, o.reason, o.effective, o.configured),
+                {util::str("model", model), util::str("reason", o.reason),
+                 util::num("effective_max_inflight", static_cast<long long>(o.effective)),
+                 util::num("max_inflight", static_cast<long long>(o.configured))});
+    }
+    calls.overload_written(model, now);
+  }
+  return true;
+}
+
 }  // namespace llmlb::work

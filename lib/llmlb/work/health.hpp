@@ -4,6 +4,8 @@
 // worker: a backoff of the whole backend, and model suspensions that claim() obeys.
 #pragma once
 
+#include <chrono>
+
 #include "llmlb/work/db_link.hpp"
 #include "llmlb/work/dispatcher.hpp"
 #include "llmlb/work/worker_log.hpp"
@@ -15,5 +17,12 @@ namespace llmlb::work {
 /// ends). A suspended model's results that would fail their tasks are released instead. Returns
 /// false when the link is (or went) down; the notes not written stay in `calls`.
 bool write_health(DbLink& link, Dispatcher& calls, const util::Logger& log);
+
+/// Issue 16. Reports `calls`' capacity notes that are due (Dispatcher::overload_due at `now`:
+/// a timeout or 503/529 at once, answers every 250 ms per model) through `link`, and logs a
+/// warning when a model's calls in flight were lowered. Returns false when the link is (or
+/// went) down; the notes not written stay in `calls`.
+bool write_overload(DbLink& link, Dispatcher& calls, const util::Logger& log,
+                    std::chrono::steady_clock::time_point now);
 
 }  // namespace llmlb::work

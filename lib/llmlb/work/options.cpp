@@ -124,6 +124,10 @@ util::Result<bool> validate(const WorkOptions& o) {
   if (o.poll_interval < Millis(1) || o.poll_interval > Millis(250)) {
     return util::fail("--poll-interval must be from 1ms to 250ms");
   }
+  if (!(o.overload_latency_ratio == 0 ||
+        (o.overload_latency_ratio >= 1.5 && o.overload_latency_ratio <= 100))) {
+    return util::fail("--overload-latency-ratio must be 0 (off) or from 1.5 to 100");
+  }
   if (o.request_timeout < Millis(10)) {
     return util::fail("--request-timeout must be at least 10ms");
   }

@@ -44,6 +44,12 @@ struct WorkOptions {
   std::size_t max_prompt_bytes = 4u << 20;
   util::LogFormat log_format = util::LogFormat::text;
   bool live_table = false;  ///< redraw a per-model table (stderr is a terminal)
+  /// Issue 16: report timeouts, 503/529 answers and latency to llmlb.note_overload(), which
+  /// lowers a model's calls in flight while it cannot keep up (shared by every process).
+  bool overload_protection = true;
+  /// A model's median latency above this many times its baseline counts as overload (0: only
+  /// timeouts and 503/529 do).
+  double overload_latency_ratio = 2.5;
 };
 
 /// Checks the options; the failure names the option, e.g. "--batch-size must be from 1 to 1000".

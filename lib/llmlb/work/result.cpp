@@ -68,3 +68,22 @@ TaskResult TaskResult::suspended(Lease lease, CallFacts call) {
 }
 
 }  // namespace llmlb::work
+
+namespace llmlb::work {
+
+double OverloadNote::median_latency_ms() const {
+  if (latency_ms.empty()) {
+    return 0;
+  }
+  std::vector<double> v = latency_ms;
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  if (v.size() % 2 == 1) {
+    return *mid;
+  }
+  const double upper = *mid;
+  const double lower = *std::max_element(v.begin(), mid);
+  return (lower + upper) / 2;
+}
+
+}  // namespace llmlb::work

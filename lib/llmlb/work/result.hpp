@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "llmlb/work/lease.hpp"
 #include "llmlb/work/options.hpp"
@@ -63,6 +64,24 @@ struct ModelHealthNote {
   bool reset = false;  ///< the streak below starts afresh (an answer or another error first)
   std::string sig;     ///< the error of the streak of identical permanent errors
   int streak = 0;      ///< identical permanent errors in a row at the end
+};
+
+/// What one model's calls since its last report said about its capacity (issue 16), for
+/// llmlb.note_overload().
+struct OverloadNote {
+  int ok = 0;  ///< answers
+  /// Latency of the answers and of the timed-out calls (their time to the timeout), at most
+  /// kMaxSamples of them.
+  std::vector<double> latency_ms;
+  int timeouts = 0;               ///< calls that timed out
+  int overloaded = 0;             ///< calls answered 503 or 529
+  std::string latest_claimed_at;  ///< latest claim time of the calls noted (database text)
+  static constexpr std::size_t kMaxSamples = 512;
+
+  /// True when the note carries a timeout or a 503/529 (to be reported at once).
+  bool urgent() const noexcept { return timeouts > 0 || overloaded > 0; }
+  /// The median of latency_ms; 0 when there is none.
+  double median_latency_ms() const;
 };
 
 /// What one write-back did; `lost` counts results whose lease had passed to another worker,

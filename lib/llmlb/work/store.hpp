@@ -47,6 +47,14 @@ struct ModelHealth {
   std::string reason;      ///< why it is suspended
 };
 
+/// What llmlb.note_overload() said about a model (issue 16).
+struct OverloadState {
+  int effective = 0;     ///< calls in flight the model may have now, all processes
+  int configured = 0;    ///< its max_inflight
+  bool lowered = false;  ///< this report lowered it
+  std::string reason;    ///< why it is below the configured limit; empty when it is not
+};
+
 /// One worker's database session. Not thread-safe. Every method throws DatabaseUnavailable
 /// when the connection is lost or the server is restarting (the caller may reconnect() and
 /// try again), and DatabaseError for any other failure.
@@ -90,6 +98,13 @@ class Store {
   /// Reports what the calls of `model` said about the model (llmlb.note_model_health()).
   virtual ModelHealth note_model_health(const std::string& /*model*/,
                                         const ModelHealthNote& /*note*/) {
+    return {};
+  }
+
+  /// Issue 16. Reports what the calls of `model` said about its capacity
+  /// (llmlb.note_overload()); `latency_ratio` as in WorkOptions::overload_latency_ratio.
+  virtual OverloadState note_overload(const std::string& /*model*/, const OverloadNote& /*note*/,
+                                      double /*latency_ratio*/) {
     return {};
   }
 

@@ -25,6 +25,9 @@ std::optional<WriteCounts> write_back(DbLink& link, Dispatcher& calls, const Wor
   if (!write_health(link, calls, log.logger())) {  // issue 14: backend and model health first
     return std::nullopt;
   }
+  if (!write_overload(link, calls, log.logger(), std::chrono::steady_clock::now())) {
+    return std::nullopt;
+  }
   if (calls.results().empty()) {
     return std::nullopt;
   }

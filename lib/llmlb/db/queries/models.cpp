@@ -36,7 +36,10 @@ constexpr const char* kModelRows =
     " coalesce(q.rate_limited_total, 0), coalesce(i.in_flight, 0), coalesce(w.waiting, 0),"
     " coalesce(c.sent, 0),"
     " to_char(h.suspended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " coalesce(h.reason, ''), coalesce(m.probe_interval_seconds, 30)"
+    " coalesce(h.reason, ''), coalesce(m.probe_interval_seconds, 30),"
+    " coalesce(least(m.max_inflight, floor(q.inflight_limit)::integer), m.max_inflight, 0),"
+    " CASE WHEN q.inflight_limit < m.max_inflight THEN coalesce(q.overload_reason, '') ELSE ''"
+    "  END, coalesce(q.overload_total, 0)"
     " FROM n LEFT JOIN llmlb.models m ON m.name = n.name"
     " LEFT JOIN llmlb.quota q ON q.model_id = m.id"
     " LEFT JOIN llmlb.model_health h ON h.model_id = m.id AND h.suspended_at IS NOT NULL"
@@ -96,6 +99,9 @@ std::vector<ModelRow> read_model_rows(pqxx::transaction_base& tx, const ModelRow
     }
     m.suspend_reason = r[15].as<std::string>();
     m.probe_interval_seconds = r[16].as<double>();
+    m.effective_max_inflight = r[17].as<int>();
+    m.overload_reason = r[18].as<std::string>();
+    m.overload_total = r[19].as<long long>();
     out.push_back(std::move(m));
   }
   return out;
