@@ -148,7 +148,7 @@ class Results:
     def provenance(self, names: Iterable[str]) -> tuple[str, str, str]:
         """(dates, binaries, run counts) of the scenarios, each a short text."""
         dates, commits, counts = [], [], []
-        for name in names:
+        for name in dict.fromkeys(names):
             s = self.runs.get(name)
             rs = runs_of(s)
             if not rs:
@@ -180,6 +180,7 @@ class Results:
         when, commits, counts = self.provenance(names)
         if not counts:
             return ""
+        names = list(dict.fromkeys(names))
         runs = [len(runs_of(self.runs.get(n))) for n in names if self.has(n)]
         n = "1 run each" if set(runs) == {1} else "runs: " + ", ".join(
             f"{nm} {len(runs_of(self.runs.get(nm)))}" for nm in names if self.has(nm))
@@ -845,6 +846,16 @@ def cp_cpu(res: Results) -> str:
 # ---- bottlenecks.md
 
 
+def worst_burst(res: Results) -> tuple[str, str]:
+    """The model of run (a) whose 1 s scaled window went furthest over (c)'s limit: its maximum
+    count and its limit, as figures."""
+    def worst(r):
+        return max((r["models"][m]["windows"]["1s_scaled"] for m in MODELS),
+                   key=lambda w: w["max"] - w["limit"])
+    return (res.fig("a", lambda r: worst(r)["max"], num(0)),
+            res.fig("a", lambda r: worst(r)["limit"], num(1)))
+
+
 def slot_share(res: Results, key: str, f=pct(1)) -> str:
     return res.fig("a", lambda r: r["legacy"][key] / r["legacy"]["slot_s_total"], f)
 
@@ -881,10 +892,7 @@ def bn_intro(res: Results) -> str:
 def bn_table(res: Results) -> str:
     L = lambda k, f=num(0): res.fig("a", "legacy." + k, f)  # noqa
     cyc = lambda i, k: res.fig("a", lambda r: r["legacy"]["cycles"][i][k])  # noqa
-    maxw = res.fig("a", lambda r: max(r["models"][m]["windows"]["1s_scaled"]["max"]
-                                      for m in MODELS), num(0))
-    lim = res.fig("a", lambda r: max(r["models"][m]["windows"]["1s_scaled"]["limit"]
-                                     for m in MODELS), num(0))
+    maxw, lim = worst_burst(res)
     logs = [n for n in ("b", "c", "e", "e_sync", "arr_b", "u") if res.has(n)]
     log_over = sum(v for n in logs for r in runs_of(res.runs[n])
                    for v in (r.get("calls_log_windows_over") or {}).values())
@@ -919,7 +927,7 @@ def bn_table(res: Results) -> str:
          f" ({res.fig('arr_b', 'wait.p50_unscaled_s', num(0))} s / "
          f"{res.fig('arr_b', 'wait.p95_unscaled_s', num(0))} s real)"],
         ["uncontrolled per-model bursts",
-         f"up to {maxw} calls of one model within 75 ms (limit of (c): ~{lim}); "
+         f"up to {maxw} calls of one model within 75 ms (that model's limit in (c): {lim}); "
          f"{res.fig('a', 'windows_over.1s_scaled.over', num(0))} windows over",
          f"{log_over} windows over on llmlb's call log in runs {', '.join(logs)}"],
     ]
@@ -1005,15 +1013,12 @@ def bn_arrivals(res: Results) -> str:
        "runs.a.windows_over; runs.c windows_over, delivery_delay; calls_log_windows_over of b, "
        "c_b5, c, e, e_sync, arr_b, u")
 def bn_bursts(res: Results) -> str:
-    maxw = res.fig("a", lambda r: max(r["models"][m]["windows"]["1s_scaled"]["max"]
-                                      for m in MODELS), num(0))
-    lim = res.fig("a", lambda r: max(r["models"][m]["windows"]["1s_scaled"]["limit"]
-                                     for m in MODELS), num(0))
+    maxw, lim = worst_burst(res)
     logs = [n for n in ("b", "c", "c_b5", "e", "e_sync", "arr_b", "u") if res.has(n)]
     log_over = sum(v for n in logs for r in runs_of(res.runs[n])
                    for v in (r.get("calls_log_windows_over") or {}).values())
     return (f"the arrival log of run (a) has a maximum of **{maxw} calls of one model in a 75 ms "
-            f"window (1 s real) against a limit of ~{lim}**, and "
+            f"window (1 s real) against its limit of {lim}**, and "
             f"{res.fig('a', 'windows_over.1s_scaled.over', num(0))} such windows over the limit, "
             f"{res.fig('a', 'windows_over.5s_scaled.over', num(0))} in 375 ms (5 s real) windows. "
             f"On llmlb's call log (`sent_at`), windows over the limit in runs {', '.join(logs)}: "
