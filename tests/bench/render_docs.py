@@ -180,18 +180,22 @@ class Results:
         when, commits, counts = self.provenance(names)
         if not counts:
             return ""
-        names = list(dict.fromkeys(names))
-        runs = [len(runs_of(self.runs.get(n))) for n in names if self.has(n)]
-        n = "1 run each" if set(runs) == {1} else "runs: " + ", ".join(
-            f"{nm} {len(runs_of(self.runs.get(nm)))}" for nm in names if self.has(nm))
+        n = self.run_counts(names)
         return (f"<sub>Source: `docs/bench/results.json`, runs {counts} ({n}); "
                 f"{when}; binary of commit {commits}; command: `{command}`.</sub>")
+
+    def run_counts(self, names: Iterable[str]) -> str:
+        names = [n for n in dict.fromkeys(names) if self.has(n)]
+        runs = [len(runs_of(self.runs.get(n))) for n in names]
+        if set(runs) == {1}:
+            return "1 run each" if len(runs) > 1 else "1 run"
+        return "runs: " + ", ".join(f"{n} {k}" for n, k in zip(names, runs))
 
     def note(self, names: list[str], command: str) -> str:
         """Provenance of an inline block: an HTML comment (invisible in the rendered page)."""
         when, commits, counts = self.provenance(names)
-        return (f"<!-- source: results.json {counts}; {when}; commit {commits}; "
-                f"`{command}` -->")
+        return (f"<!-- source: results.json {counts} ({self.run_counts(names)}); {when}; "
+                f"commit {commits}; `{command}` -->")
 
 
 def run_all_cmd(names: str) -> str:
