@@ -1,13 +1,20 @@
 """FastAPI + uvicorn mode of the simulated backend (the default; realistic latencies and faults).
 
 HTTP contract (paths and field names are the configurable ``Wire`` ones; defaults shown):
-- ``POST /single`` ``{"model", "prompt"}`` -> 200 ``{"answer": answer_for(model, prompt)}``.
+- ``POST /single`` ``{"model", "prompt"}`` -> 200 ``{"answer": answer_for(model, prompt),
+  "usage": {"prompt_tokens": P, "completion_tokens": C, "total_tokens": P + C}}`` (usage_for).
 - ``POST /batch`` ``{"requests": [{"model", "prompt"}, ...]}`` -> 200 ``{"results": [...]}`` in
-  order, each ``{"answer": ...}`` or ``{"error": ...}``, sent once every item is done (the wait
-  is the max of the items' latencies). Empty list -> 400.
+  order, each ``{"answer": ..., "usage": ...}`` or ``{"error": ...}``, sent once every item is
+  done (each item queues for its own model's slots; the wait is the max). Empty list -> 400.
 - Unknown model -> 404 (whole batch); malformed body -> 400; errors are ``{"error": "..."}``.
 - Provider quota exhausted -> 429 + Retry-After (batch: only when every item is over quota;
-  otherwise those items get error results), checked before any fault.
+  otherwise those items get error results), checked before any fault: first the rpm bucket, then
+  the tpm bucket (charged prompt + completion tokens).
+- Capacity (config.Capacity): a call that passed the quotas and the 429 fault takes one of its
+  model's ``slots`` (FIFO queue when all are busy; ``queue_limit`` waiting -> ``queue_full_status``
+  at once) and holds it for its service time, also when its client has left, unless
+  ``cancel_on_disconnect`` (then a queued call whose client left never takes a slot). Faults other
+  than 429 apply after the service, as before (hang: without slots it hangs at once, as before).
 - Faults (see faults.Simulator.roll): ``429`` -> 429 + Retry-After, at once; ``5xx`` -> 500/502/503
   after the latency; ``garbage`` -> 200 with an unusable body after the latency; ``drop`` -> TCP
   reset after the latency, no HTTP response; ``hang`` -> nothing for ``hang_seconds`` (or until
@@ -17,7 +24,8 @@ HTTP contract (paths and field names are the configurable ``Wire`` ones; default
   connection): a request that is not the first on its kept-alive connection is, with that
   probability, read, logged and answered with a TCP reset at once (batch: the first item's model
   decides for the whole request); with 1, every connection serves one request and resets the next.
-- ``GET /health``; ``GET|POST /admin/config``; ``GET /admin/arrivals?since=TS&limit=N``.
+- ``GET /health``; ``GET|POST /admin/config``; ``GET /admin/arrivals?since=TS&limit=N``;
+  ``GET /admin/load`` -> ``{"now", "models": {name: {"busy", "queued", "slots"}}}``.
 At shutdown (SIGTERM/SIGINT) requests get ``graceful_timeout`` seconds, then their connections
 are reset; the arrival log is flushed.
 """
@@ -40,7 +48,7 @@ from fastapi.responses import Response
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.utils import get_remote_addr
 
-from .answers import answer_for
+from .answers import answer_for, usage_dict, usage_for
 from .arrivals import ArrivalLog
 from .config import Wire
 from .faults import Simulator
@@ -81,6 +89,25 @@ def protocol_class(conns: dict):
 async def _until_disconnect(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+class Gone:
+    """Watches a request for its client leaving, once asked (``task()``); ``close()`` stops it."""
+
+    def __init__(self, receive):
+        self.receive, self._task = receive, None
+
+    def task(self) -> asyncio.Task:
+        if self._task is None:
+            self._task = asyncio.ensure_future(_until_disconnect(self.receive))
+        return self._task
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+REFUSED = ("quota429", "tpm_429", "queue_full")  # outcomes of calls refused at arrival
 
 
 class ConnectionControl:
@@ -205,21 +232,42 @@ class Handlers:
         if sim.reuse_reset(model, request.scope.get(NTH, 1)):
             self.log.add(ts, "single", model, "reuse_reset", 0.0, req)
             return self.drop(request)
+        st = sim.settings
+        p, c = usage_for(model, prompt, st.output_tokens_of(model))
+        info = self.info(model, p, c)
         wait = sim.admit(model)
         if wait is not None:
-            self.log.add(ts, "single", model, "quota429", 0.0, req)
+            self.log.add(ts, "single", model, "quota429", 0.0, req, **info)
             return self.error(429, f"quota exceeded for {model!r}", wait)
+        wait = sim.admit_tokens(model, p + c)
+        if wait is not None:
+            self.log.add(ts, "single", model, "tpm_429", 0.0, req, **info)
+            return self.error(429, f"tokens per minute quota exceeded for {model!r}", wait)
         outcome = sim.roll(model)
         if outcome == "429":
-            self.log.add(ts, "single", model, "429", 0.0, req)
-            return self.error(429, "simulated rate limit", sim.settings.retry_after)
-        if outcome == "hang":
-            self.log.add(ts, "single", model, "hang", sim.settings.hang_seconds, req)
+            self.log.add(ts, "single", model, "429", 0.0, req, **info)
+            return self.error(429, "simulated rate limit", st.retry_after)
+        if outcome == "hang" and st.capacity(model).slots is None:
+            self.log.add(ts, "single", model, "hang", st.hang_seconds, req, **info)
             return await self.hang(request)
         latency = sim.latency(model)
-        self.log.add(ts, "single", model, outcome, latency, req)
-        await asyncio.sleep(latency)
-        good = {w.answer_field: answer_for(model, prompt)}
+        rec = self.log.add(ts, "single", model, outcome,
+                           st.hang_seconds if outcome == "hang" else latency, req, pending=True,
+                           **info)
+        gone = Gone(request.receive)
+        try:
+            served = await self.serve(model, latency, rec, gone)
+        finally:
+            gone.close()
+        if served == "queue_full":
+            cap = sim.settings.capacity(model)
+            return self.error(cap.queue_full_status, f"queue full for {model!r}",
+                              sim.settings.retry_after)
+        if served == "cancelled":  # the client has left: nobody to answer
+            return self.drop(request)
+        if outcome == "hang":
+            return await self.hang(request)
+        good = {w.answer_field: answer_for(model, prompt), w.usage_field: usage_dict(p, c)}
         if outcome == "drop":
             return self.drop(request)
         if outcome == "5xx":
@@ -227,6 +275,44 @@ class Handlers:
         if outcome == "garbage":
             return self.garbage(good, w.answer_field)
         return self.json(good)
+
+    def info(self, model: str, p: int, c: int) -> dict:
+        """Arrival-log fields known on arrival: queue state and the call's usage."""
+        pool = self.sim.pool(model)
+        return {"queued": pool.queued, "busy": pool.busy, "prompt_tokens": p, "completion_tokens": c}
+
+    async def serve(self, model: str, latency: float, rec: list, gone: Gone) -> str:
+        """Queue for a slot of ``model``, then hold it for ``latency`` (times the load factor).
+        Returns "served", "queue_full" (refused at once, no slot taken) or "cancelled" (the
+        client left while queued and the model has cancel_on_disconnect). Settles ``rec``."""
+        sim, log = self.sim, self.log
+        pool, cap = sim.pool(model), sim.settings.capacity(model)
+        if cap.queue_limit is not None and pool.queued >= cap.queue_limit and pool.would_wait():
+            log.update(rec, outcome="queue_full")
+            log.done(rec)
+            return "queue_full"
+        t0 = time.monotonic()
+        fut = pool.enter()  # from here on the place is ours: always give it back (finally)
+        try:
+            if fut is not None:
+                if cap.cancel_on_disconnect:
+                    await asyncio.wait((fut, gone.task()), return_when=asyncio.FIRST_COMPLETED)
+                    if not fut.done():
+                        log.update(rec, outcome="cancelled", queue_wait=time.monotonic() - t0)
+                        return "cancelled"
+                else:
+                    await fut
+            cap = sim.settings.capacity(model)  # as of the service start
+            service = latency
+            if cap.slots is not None and cap.load_latency:
+                service *= 1 + cap.load_latency * (pool.busy - 1) / cap.slots
+            log.update(rec, queue_wait=time.monotonic() - t0, service=service)
+            await asyncio.sleep(service)
+            return "served"
+        finally:
+            pool.exit(fut)
+            log.update(rec, finished=time.time())
+            log.done(rec)
 
     async def batch(self, request: Request) -> Response:
         ts, req, sim, w = request.scope.get(ARRIVAL, time.time()), next(self.ids), self.sim, self.wire
@@ -249,48 +335,85 @@ class Handlers:
         if sim.reuse_reset(items[0][0], request.scope.get(NTH, 1)):
             log_all(["reuse_reset"] * n)
             return self.drop(request)
-        waits = [sim.admit(m) for m, _ in items]
-        if all(wt is not None for wt in waits):
-            log_all(["quota429"] * n)
-            return self.error(429, "quota exceeded", min(waits))
-        if sim.settings.batch_fault_scope == "request":
+        st = sim.settings
+        usage = [usage_for(m, p, st.output_tokens_of(m)) for m, p in items]
+        infos = [self.info(m, p, c) for (m, _), (p, c) in zip(items, usage)]
+        refused, waits = [], []  # per item: None or "quota429" / "tpm_429", and its wait
+        for (m, _), (p, c) in zip(items, usage):
+            wt = sim.admit(m)
+            kind = "quota429" if wt is not None else None
+            if wt is None:
+                wt = sim.admit_tokens(m, p + c)
+                kind = "tpm_429" if wt is not None else None
+            refused.append(kind)
+            waits.append(wt)
+        if all(refused):
+            for i, (model, _) in enumerate(items):
+                self.log.add(ts, "batch", model, refused[i], 0.0, req, i, n, 0.0, **infos[i])
+            tpm_only = all(k == "tpm_429" for k in refused)
+            return self.error(429, "tokens per minute quota exceeded" if tpm_only
+                              else "quota exceeded", min(waits))
+        if st.batch_fault_scope == "request":
             whole = sim.roll(items[0][0])
-            outcomes = ["quota429" if wt is not None else whole for wt in waits]
+            outcomes = [k or whole for k in refused]
         else:
-            outcomes = ["quota429" if wt is not None else sim.roll(m) for (m, _), wt in zip(items, waits)]
+            outcomes = [k or sim.roll(m) for (m, _), k in zip(items, refused)]
             whole = next((o for o in outcomes if o in ("drop", "hang")), "ok")
             if whole != "ok":
-                outcomes = [o if o == "quota429" else whole for o in outcomes]
-        hang = sim.settings.hang_seconds
-        item_lat = [sim.latency(m) if o in ("ok", "5xx", "garbage", "drop") else hang if o == "hang"
-                    else 0.0 for (m, _), o in zip(items, outcomes)]
+                outcomes = [o if o in REFUSED else whole for o in outcomes]
+        hang = st.hang_seconds
+        # Items served (a slot, the latency): as before, plus hang items of models with slots.
+        serves = [o in ("ok", "5xx", "garbage", "drop")
+                  or (o == "hang" and st.capacity(m).slots is not None)
+                  for (m, _), o in zip(items, outcomes)]
+        serve_lat = [sim.latency(m) if sv else 0.0 for (m, _), sv in zip(items, serves)]
+        item_lat = [hang if o == "hang" else lat for o, lat in zip(outcomes, serve_lat)]
         latency = max(item_lat)
-        log_all(outcomes, latency, item_lat)
+        recs = [self.log.add(ts, "batch", m, outcomes[i], latency, req, i, n, item_lat[i],
+                             pending=serves[i], **infos[i]) for i, (m, _) in enumerate(items)]
         if whole == "429":
-            return self.error(429, "simulated rate limit", sim.settings.retry_after)
+            return self.error(429, "simulated rate limit", st.retry_after)
+        todo = [i for i in range(n) if serves[i]]
+        gone = Gone(request.receive)
+        try:
+            done = await asyncio.gather(*(self.serve(items[i][0], serve_lat[i], recs[i], gone)
+                                          for i in todo))
+        finally:
+            gone.close()
+        if "cancelled" in done:
+            return self.drop(request)
+        for i, how in zip(todo, done):
+            if how == "queue_full":
+                outcomes[i] = "queue_full"
+        if all(o in REFUSED for o in outcomes):  # nothing was served: refused at once
+            full = next(i for i, o in enumerate(outcomes) if o == "queue_full")
+            status = sim.settings.capacity(items[full][0]).queue_full_status
+            return self.error(status, f"queue full for {items[full][0]!r}",
+                              sim.settings.retry_after)
         if whole == "hang":
             return await self.hang(request)
-        await asyncio.sleep(latency)
         if whole == "drop":
             return self.drop(request)
         if whole == "5xx":
             return self.server_error()
         if whole == "garbage":  # scope "request": garble a correct body
             outcomes = ["ok" if o == "garbage" else o for o in outcomes]
-        results = [self.result(m, p, o) for (m, p), o in zip(items, outcomes)]
+        results = [self.result(m, p, o, u) for (m, p), o, u in zip(items, outcomes, usage)]
         if whole == "garbage":
             return self.garbage_batch(results)
         return self.json({w.results_field: results})
 
-    def result(self, model: str, prompt: str, outcome: str) -> dict:
+    def result(self, model: str, prompt: str, outcome: str, usage: tuple[int, int]) -> dict:
         af, ef = self.wire.answer_field, self.wire.error_field
         if outcome == "ok":
-            return {af: answer_for(model, prompt)}
+            return {af: answer_for(model, prompt), self.wire.usage_field: usage_dict(*usage)}
         if outcome == "garbage":
             return self.sim.choice(({}, {af: 42}, {af: None}, {af: [answer_for(model, prompt)]}))
         return {ef: {"5xx": "simulated 503 from the model provider",
                      "429": "simulated 429 rate limit",
-                     "quota429": f"429 quota exceeded for {model!r}"}[outcome]}
+                     "quota429": f"429 quota exceeded for {model!r}",
+                     "tpm_429": f"429 tokens per minute quota exceeded for {model!r}",
+                     "queue_full": f"queue full for {model!r}"}[outcome]}
 
     def garbage_batch(self, results: list) -> Response:
         rf = self.wire.results_field
@@ -325,6 +448,10 @@ def build_app(sim: Simulator, wire: Wire, log: ArrivalLog, conns: dict):
         except ValueError as exc:
             return h.error(400, str(exc))
         return snapshot()
+
+    @api.get("/admin/load")
+    async def load():
+        return {"now": time.time(), "models": sim.load()}
 
     @api.get("/admin/arrivals")
     async def arrivals(since: float = 0.0, limit: int | None = None):

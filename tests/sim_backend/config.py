@@ -18,6 +18,11 @@ Contracts:
   ``rpm`` and ``burst`` (provider quota; null = the global --quota-rpm/--quota-burst; rpm <= 0
   = unlimited) and ``faults`` (per-kind probabilities overriding the global ones; in an update,
   ``"faults": null`` forgets all of a model's overrides and ``{"5xx": null}`` forgets one).
+  Capacity and tokens (null = the global setting of the same name; see ``Settings``): ``slots``
+  (int >= 1; 0 = unlimited even when the global ``slots`` is set), ``queue_limit`` (int >= 0),
+  ``queue_full_status`` (503 or 429), ``load_latency`` (>= 0), ``cancel_on_disconnect`` (bool),
+  ``output_tokens`` ([min, max] completion tokens), ``tpm`` and ``tpm_burst`` (token quota; null =
+  the global --quota-tpm/--quota-tpm-burst; tpm <= 0 = unlimited).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 FAULT_KINDS = ("5xx", "429", "garbage", "drop", "hang", "reuse_reset")
 # Kinds drawn by Simulator.roll; "reuse_reset" is a per-connection fault, rolled on its own.
 ROLLED_KINDS = ("5xx", "429", "garbage", "drop", "hang")
 BATCH_FAULT_SCOPES = ("item", "request")
+QUEUE_FULL_STATUSES = (503, 429)
 BUILTIN_MEDIANS = (1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0)  # m0..m9, seconds
 
 
@@ -45,6 +52,25 @@ class ModelSpec:
     rpm: float | None = None
     burst: float | None = None
     faults: dict[str, float] = field(default_factory=dict)
+    # None = the global Settings value of the same name (tpm/tpm_burst: quota_tpm/quota_tpm_burst)
+    slots: int | None = None
+    queue_limit: int | None = None
+    queue_full_status: int | None = None
+    load_latency: float | None = None
+    cancel_on_disconnect: bool | None = None
+    output_tokens: list[int] | None = None
+    tpm: float | None = None
+    tpm_burst: float | None = None
+
+
+class Capacity(NamedTuple):
+    """Service capacity in force for one model (Settings.capacity)."""
+
+    slots: int | None  # None = unlimited
+    queue_limit: int | None  # None = unbounded
+    queue_full_status: int
+    load_latency: float
+    cancel_on_disconnect: bool
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class Wire:
     requests_field: str = "requests"
     results_field: str = "results"
     error_field: str = "error"
+    usage_field: str = "usage"
 
 
 @dataclass
@@ -75,6 +102,14 @@ class Settings:
     batch_fault_scope: str = "item"
     quota_rpm: float | None = None
     quota_burst: float | None = None
+    quota_tpm: float | None = None
+    quota_tpm_burst: float | None = None
+    slots: int | None = None
+    queue_limit: int | None = None
+    queue_full_status: int = 503
+    load_latency: float = 0.0
+    cancel_on_disconnect: bool = False
+    output_tokens: list[int] = field(default_factory=lambda: [16, 16])
     models: dict[str, ModelSpec] = field(default_factory=dict)
 
     def snapshot(self) -> dict:
@@ -93,6 +128,31 @@ class Settings:
             return None
         burst = spec.burst if spec.burst is not None else self.quota_burst
         return rpm, burst if burst is not None and burst > 0 else max(1.0, math.ceil(rpm / 60))
+
+    def tpm_quota(self, model: str) -> tuple[float, float] | None:
+        """(tokens per minute, bucket size) enforced for ``model``, or None when unlimited."""
+        spec = self.models[model]
+        tpm = spec.tpm if spec.tpm is not None else self.quota_tpm
+        if tpm is None or tpm <= 0:
+            return None
+        burst = spec.tpm_burst if spec.tpm_burst is not None else self.quota_tpm_burst
+        return tpm, burst if burst is not None and burst > 0 else max(1.0, tpm / 6)
+
+    def capacity(self, model: str) -> Capacity:
+        """Slots, queue and load settings in force for ``model`` (its own, else the global)."""
+        spec = self.models[model]
+
+        def pick(name):
+            own = getattr(spec, name)
+            return own if own is not None else getattr(self, name)
+
+        return Capacity(pick("slots") or None, pick("queue_limit"), pick("queue_full_status"),
+                        pick("load_latency"), pick("cancel_on_disconnect"))
+
+    def output_tokens_of(self, model: str) -> tuple[int, int]:
+        """[min, max] completion tokens of ``model``."""
+        ot = self.models[model].output_tokens or self.output_tokens
+        return ot[0], ot[1]
 
     def updated(self, body: dict) -> Settings:
         """Settings with ``body`` merged in: ``faults`` merge by kind, ``models`` by name and field
@@ -128,6 +188,30 @@ def _num(lo: float, hi: float = math.inf, *, optional: bool = False, kind=float)
     return conv
 
 
+def _bool(value, name):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
+
+
+def _optional(conv):
+    return lambda value, name: None if value is None else conv(value, name)
+
+
+def _queue_full_status(value, name):
+    if isinstance(value, bool) or value not in QUEUE_FULL_STATUSES:
+        raise ValueError(f"{name} must be one of {QUEUE_FULL_STATUSES}")
+    return int(value)
+
+
+def _token_range(value, name):
+    if (not isinstance(value, list) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value)
+            or value[0] > value[1]):
+        raise ValueError(f"{name} must be [min, max], integers with 0 <= min <= max")
+    return list(value)
+
+
 def _scope(value, name):
     if value not in BATCH_FAULT_SCOPES:
         raise ValueError(f"{name} must be one of {BATCH_FAULT_SCOPES}")
@@ -144,6 +228,26 @@ _SCALARS = {
     "batch_fault_scope": _scope,
     "quota_rpm": _num(-math.inf, optional=True),
     "quota_burst": _num(0.0, optional=True),
+    "quota_tpm": _num(-math.inf, optional=True),
+    "quota_tpm_burst": _num(0.0, optional=True),
+    "slots": _num(1, kind=int, optional=True),
+    "queue_limit": _num(0, kind=int, optional=True),
+    "queue_full_status": _queue_full_status,
+    "load_latency": _num(0.0),
+    "cancel_on_disconnect": _bool,
+    "output_tokens": _token_range,
+}
+
+# Per-model fields beyond median/sigma/rpm/burst/faults; None = follow the global setting.
+_MODEL_FIELDS = {
+    "slots": _num(0, kind=int, optional=True),
+    "queue_limit": _num(0, kind=int, optional=True),
+    "queue_full_status": _optional(_queue_full_status),
+    "load_latency": _num(0.0, optional=True),
+    "cancel_on_disconnect": _optional(_bool),
+    "output_tokens": _optional(_token_range),
+    "tpm": _num(-math.inf, optional=True),
+    "tpm_burst": _num(-math.inf, optional=True),
 }
 
 
@@ -172,6 +276,8 @@ def _model_spec(value, base: ModelSpec, name: str) -> ModelSpec:
             setattr(spec, key, _num(0.0)(v, f"{name}.{key}"))
         elif key in ("rpm", "burst"):
             setattr(spec, key, _num(-math.inf, optional=True)(v, f"{name}.{key}"))
+        elif key in _MODEL_FIELDS:
+            setattr(spec, key, _MODEL_FIELDS[key](v, f"{name}.{key}"))
         else:
             raise ValueError(f"unknown field {key!r} in model {name!r}")
     return spec
@@ -248,6 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
       help="item: faults per batch item; request: one roll for the whole batch")
     a("--quota-rpm", type=float, help="provider quota per model (requests/minute) by default")
     a("--quota-burst", type=float, help="token bucket size by default (default rpm/60, >= 1)")
+    a("--quota-tpm", type=float, help="token quota per model (prompt + completion tokens/minute)")
+    a("--quota-tpm-burst", type=float, help="token bucket size by default (default tpm/6, >= 1)")
+    a("--slots", type=int, help="calls of a model in service at once by default (default: no limit)")
+    a("--queue-limit", type=int, help="calls of a model waiting for a slot at most (default: no limit)")
+    a("--queue-full-status", type=int, choices=QUEUE_FULL_STATUSES, default=503,
+      help="status of a call refused because its model's queue is full")
+    a("--load-latency", type=float, default=0.0,
+      help="service time x (1 + L * (busy - 1) / slots) with slots set (default 0)")
+    a("--cancel-on-disconnect", action="store_true",
+      help="queued calls whose client left are dropped (default: they keep their place)")
+    a("--output-tokens", type=int, nargs=2, default=[16, 16], metavar=("MIN", "MAX"),
+      help="completion tokens of an answer, drawn from the prompt's hash (default 16 16)")
     a("--arrival-log", help="write arrival records to this JSON Lines file")
     a("--arrival-memory", type=int, default=1_000_000,
       help="arrival records kept in memory for /admin/arrivals (about 200 B each)")
@@ -271,11 +389,14 @@ def from_args(ns: argparse.Namespace) -> tuple[Settings, Wire]:
         "time_scale": ns.time_scale, "min_latency": ns.min_latency, "max_latency": ns.max_latency,
         "seed": ns.seed, "retry_after": ns.retry_after, "hang_seconds": ns.hang_seconds,
         "batch_fault_scope": ns.batch_fault_scope, "quota_rpm": ns.quota_rpm,
-        "quota_burst": ns.quota_burst,
+        "quota_burst": ns.quota_burst, "quota_tpm": ns.quota_tpm,
+        "quota_tpm_burst": ns.quota_tpm_burst, "slots": ns.slots, "queue_limit": ns.queue_limit,
+        "queue_full_status": ns.queue_full_status, "load_latency": ns.load_latency,
+        "cancel_on_disconnect": ns.cancel_on_disconnect, "output_tokens": list(ns.output_tokens),
         "faults": {k: getattr(ns, "fault_" + k) for k in FAULT_KINDS},
     }
     return base.updated(body), wire
 
 
-__all__ = ["FAULT_KINDS", "ROLLED_KINDS", "ModelSpec", "Settings", "Wire", "build_parser", "from_args",
+__all__ = ["FAULT_KINDS", "ROLLED_KINDS", "Capacity", "ModelSpec", "Settings", "Wire", "build_parser", "from_args",
            "load_models", "builtin_models"]

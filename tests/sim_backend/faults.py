@@ -4,6 +4,11 @@ Contract of ``Simulator`` (one per process, used from the event-loop thread only
 - ``known(model)``: is the model configured.
 - ``admit(model)``: takes one token of the model's provider-quota bucket; returns None when
   admitted (or no quota), else the seconds until a token will be available.
+- ``admit_tokens(model, cost)``: charges ``cost`` tokens (prompt + completion) to the model's
+  TPM bucket; None when admitted (or no TPM quota), else the seconds until enough tokens will be
+  there. A cost above the bucket size is admitted only when the bucket is full (it goes negative).
+- ``pool(model)``: the model's capacity.Pool (service slots and FIFO queue), kept across updates.
+- ``load()``: ``{model: {"busy", "queued", "slots"}}`` for every configured model.
 - ``reuse_reset(model, nth)``: whether the nth request on its connection (never the first) is
   reset at once, unanswered, with the model's ``reuse_reset`` probability.
 - ``roll(model)``: "ok" or one of ROLLED_KINDS (every kind but reuse_reset), drawn with that model's probabilities (per-model
@@ -12,7 +17,8 @@ Contract of ``Simulator`` (one per process, used from the event-loop thread only
   [min_latency, max_latency], then multiplied by time_scale.
 - ``choice(seq)``: a random element (garbage variant, 5xx status).
 - ``update(body)``: applies a POST /admin/config body (see config.Settings.updated); reseeds
-  when it has "seed"; refills/rebuilds the quota buckets when it touches quotas or models.
+  when it has "seed"; refills/rebuilds the quota buckets when it touches quotas or models; lets
+  waiters into freed slots when the slot counts grew.
 All randomness comes from one random.Random seeded with Settings.seed, so a run is reproducible
 for the same order of requests. Quotas use real time (time.monotonic), never time_scale.
 """
@@ -23,6 +29,7 @@ import math
 import random
 import time
 
+from .capacity import Pool
 from .config import ROLLED_KINDS, Settings
 
 
@@ -44,6 +51,17 @@ class TokenBucket:
             return 0.0
         return (1.0 - self.tokens) / self.rate
 
+    def charge(self, now: float, cost: float) -> float:
+        """Take ``cost`` tokens: 0.0 when granted, else the seconds until there are enough. A cost
+        above the capacity is granted when the bucket is full (the bucket goes negative)."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        need = min(cost, self.capacity)
+        if self.tokens >= need:
+            self.tokens -= cost
+            return 0.0
+        return (need - self.tokens) / self.rate
+
 
 class Simulator:
     """See the module docstring."""
@@ -52,6 +70,8 @@ class Simulator:
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.buckets: dict[str, TokenBucket | None] = {}
+        self.tpm_buckets: dict[str, TokenBucket | None] = {}
+        self.pools: dict[str, Pool] = {}
 
     def known(self, model: str) -> bool:
         return model in self.settings.models
@@ -65,6 +85,30 @@ class Simulator:
             return None
         wait = bucket.take(time.monotonic())
         return wait if wait > 0 else None
+
+    def admit_tokens(self, model: str, cost: float) -> float | None:
+        if model not in self.tpm_buckets:
+            quota = self.settings.tpm_quota(model)
+            self.tpm_buckets[model] = TokenBucket(*quota, time.monotonic()) if quota else None
+        bucket = self.tpm_buckets[model]
+        if bucket is None:
+            return None
+        wait = bucket.charge(time.monotonic(), cost)
+        return wait if wait > 0 else None
+
+    def pool(self, model: str) -> Pool:
+        pool = self.pools.get(model)
+        if pool is None:
+            pool = self.pools[model] = Pool(lambda: self.settings.capacity(model).slots)
+        return pool
+
+    def load(self) -> dict:
+        out = {}
+        for model in self.settings.models:
+            pool = self.pools.get(model)
+            out[model] = {"busy": pool.busy if pool else 0, "queued": pool.queued if pool else 0,
+                          "slots": self.settings.capacity(model).slots}
+        return out
 
     def roll(self, model: str) -> str:
         probs = self.settings.model_faults(model)
@@ -98,4 +142,8 @@ class Simulator:
             self.rng = random.Random(self.settings.seed)
         if {"quota_rpm", "quota_burst", "models"} & set(body):
             self.buckets.clear()
+        if {"quota_tpm", "quota_tpm_burst", "models"} & set(body):
+            self.tpm_buckets.clear()
+        for pool in self.pools.values():
+            pool.wake()
         return self.settings

@@ -1,8 +1,9 @@
 """Instant mode (``--instant``): a lean asyncio HTTP/1.1 server for control-plane benchmarks.
 
-Contract: same paths, JSON fields, answers (answer_for), 404 / 400 rules and arrival records as
-the FastAPI mode, but replies at once: no latency, no faults, no provider quota (outcomes are
-only ok / 404 / 400; latency 0). POST /admin/config -> 400 (nothing to configure).
+Contract: same paths, JSON fields, answers (answer_for) with their usage (usage_for, per-model
+``output_tokens``), 404 / 400 rules and arrival records as the FastAPI mode, but replies at once:
+no latency, no faults, no provider quota (rpm or tpm), no service slots (outcomes are only ok /
+404 / 400; latency 0; records carry no queue, usage or finished fields). POST /admin/config -> 400 (nothing to configure).
 HTTP subset: Content-Length bodies (Transfer-Encoding -> 501 and close), keep-alive by default
 (HTTP/1.0 without keep-alive, or "Connection: close" -> close after the reply),
 "Expect: 100-continue" honoured, pipelined requests answered in order.
@@ -19,7 +20,7 @@ import time
 from dataclasses import asdict
 from urllib.parse import parse_qs
 
-from .answers import answer_digest, answer_for
+from .answers import answer_digest, completion_tokens, prompt_tokens
 from .arrivals import ArrivalLog
 from .config import Settings, Wire
 
@@ -87,6 +88,15 @@ class Instant:
         # body of a /single answer = prefix[model] + digest + '"}'
         key = json.dumps(wire.answer_field)
         self.prefix = {m: ("{" + key + ": " + json.dumps(m + ":")[:-1]).encode() for m in self.models}
+        self.usage_key = json.dumps(wire.usage_field)
+        self.out_tokens = {m: settings.output_tokens_of(m) for m in self.models}
+
+    def usage(self, model: str, prompt: str, digest: str) -> str:
+        """``"usage": {...}`` (JSON text) of an answer whose answer_digest is ``digest``."""
+        p = prompt_tokens(prompt)
+        c = completion_tokens(model, prompt, self.out_tokens[model], digest)
+        return (f'{self.usage_key}: {{"prompt_tokens": {p}, "completion_tokens": {c}, '
+                f'"total_tokens": {p + c}}}')
 
     def err(self, status: int, message: str) -> tuple[int, bytes]:
         return status, json.dumps({self.wire.error_field: message}).encode()
@@ -131,7 +141,9 @@ class Instant:
             self.log.add(ts, "single", model, "404", 0.0, req)
             return self.err(404, f"unknown model {model!r}")
         self.log.add(ts, "single", model, "ok", 0.0, req)
-        return 200, self.prefix[model] + answer_digest(model, prompt).encode() + b'"}'
+        digest = answer_digest(model, prompt)
+        return 200, (self.prefix[model] + digest.encode() + b'", '
+                     + self.usage(model, prompt, digest).encode() + b"}")
 
     def batch(self, body: bytes, ts: float) -> tuple[int, bytes]:
         req, w = next(self.ids), self.wire
@@ -151,8 +163,11 @@ class Instant:
             self.log.add(ts, "batch", model, outcome, 0.0, req, i, n, 0.0)
         if unknown:
             return self.err(404, f"unknown model {unknown[0]!r}")
-        results = [{w.answer_field: answer_for(m, p)} for m, p in items]
-        return 200, json.dumps({w.results_field: results}).encode()
+        af, out = json.dumps(w.answer_field), []
+        for m, p in items:
+            digest = answer_digest(m, p)
+            out.append(f"{{{af}: {json.dumps(m + ':' + digest)}, {self.usage(m, p, digest)}}}")
+        return 200, (f"{{{json.dumps(w.results_field)}: [" + ", ".join(out) + "]}").encode()
 
 
 class Connection(asyncio.Protocol):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from .answers import answer_for
+from .answers import answer_for, usage_for
 from .config import FAULT_KINDS, Settings, builtin_models, load_models
 from .faults import Simulator, TokenBucket
 from .harness import REPO_ROOT, running_backend
@@ -45,6 +45,13 @@ def sim(backend):
 
 def single(model, prompt):
     return {"model": model, "prompt": prompt}
+
+
+def answered(model, prompt, answer_field="answer", usage_field="usage"):
+    """The body of a successful answer (default output_tokens 16..16)."""
+    p, c = usage_for(model, prompt)
+    return {answer_field: answer_for(model, prompt),
+            usage_field: {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}
 
 
 def raw_exchange(url: str, request: bytes, timeout: float) -> bytes:
@@ -107,11 +114,11 @@ def test_token_bucket():
 
 def test_single_and_batch_happy_path(sim):
     status, _, body = sim.post_json("/single", single("m0", "hello"))
-    assert (status, body) == (200, {"answer": answer_for("m0", "hello")})
+    assert (status, body) == (200, answered("m0", "hello"))
     items = [single(f"m{i % 3}", f"prompt {i}") for i in range(7)]
     status, _, body = sim.post_json("/batch", {"requests": items})
     assert status == 200
-    assert body == {"results": [{"answer": answer_for(r["model"], r["prompt"])} for r in items]}
+    assert body == {"results": [answered(r["model"], r["prompt"]) for r in items]}
     assert sim.request("GET", "/health")[0] == 200
 
 
@@ -338,12 +345,12 @@ def test_arrival_log_flushed_periodically(tmp_path):
 def test_configurable_paths_and_fields(instant):
     opts = dict(single_path="/v1/one", batch_path="/v1/many", model_field="m", prompt_field="p",
                 answer_field="text", requests_field="items", results_field="outs",
-                error_field="err", time_scale=0.01, quota_rpm=60, quota_burst=1)
+                error_field="err", usage_field="use", time_scale=0.01, quota_rpm=60, quota_burst=1)
     with running_backend(instant=instant, **opts) as b:
         status, _, body = b.post_json("/v1/one", {"m": "m3", "p": "hi"})
-        assert (status, body) == (200, {"text": answer_for("m3", "hi")})
+        assert (status, body) == (200, answered("m3", "hi", "text", "use"))
         status, _, body = b.post_json("/v1/many", {"items": [{"m": "m4", "p": "a"}]})
-        assert (status, body) == (200, {"outs": [{"text": answer_for("m4", "a")}]})
+        assert (status, body) == (200, {"outs": [answered("m4", "a", "text", "use")]})
         status, _, body = b.post_json("/v1/one", {"m": "nope", "p": "hi"})
         assert status == 404 and "err" in body
         assert b.post_json("/single", {"model": "m3", "prompt": "hi"})[0] in (404, 405)
@@ -360,11 +367,10 @@ def test_instant_mode(tmp_path):
         for i in range(3):  # keep-alive: one connection, several requests
             conn.request("POST", "/single", json.dumps(single("m5", f"k{i}")))
             resp = conn.getresponse()
-            assert (resp.status, json.loads(resp.read())) == (200, {"answer": answer_for("m5", f"k{i}")})
+            assert (resp.status, json.loads(resp.read())) == (200, answered("m5", f"k{i}"))
         conn.request("POST", "/batch", json.dumps({"requests": [single("m1", "a"), single("m2", "b")]}))
         resp = conn.getresponse()
-        assert json.loads(resp.read()) == {"results": [{"answer": answer_for("m1", "a")},
-                                                       {"answer": answer_for("m2", "b")}]}
+        assert json.loads(resp.read()) == {"results": [answered("m1", "a"), answered("m2", "b")]}
         conn.close()
         assert b.post_json("/single", single("x", "y"))[0] == 404
         assert b.request("POST", "/batch", b"{}")[0] == 400
@@ -389,7 +395,7 @@ def test_instant_mode(tmp_path):
         assert len(recs) == 10 and recs[4]["n"] == 2 and recs[-3]["outcome"] == "ok"
         assert [r["outcome"] for r in recs[5:7]] == ["404", "400"]
         big = "🚀\\\"\x01" * 300_000
-        assert b.post_json("/single", single("m9", big))[2] == {"answer": answer_for("m9", big)}
+        assert b.post_json("/single", single("m9", big))[2] == answered("m9", big)
     lines = log.read_text().splitlines()
     assert len(lines) == 11 and json.loads(lines[0])["model"] == "m5"
 
