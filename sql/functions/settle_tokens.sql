@@ -13,9 +13,12 @@
 --   does), then p_delta is added, and the level is capped at tpm_capacity(): returned tokens
 --   never raise the bucket above its capacity, and tokens taken beyond a reservation are a debt
 --   the bucket repays before granting more. The output estimate (quota.out_estimate) follows
---   each sample x: it jumps up to x when x is above it, and otherwise decays by 1/200 of the gap
---   (a decaying high percentile: for a steady spread of sizes it settles at about their 90th to
---   95th percentile, and after a shift to shorter answers it halves the gap in about 140 calls).
+--   each sample x: it starts at the first sample, jumps up to x when x is above it, and otherwise
+--   decays by 1/100 of the gap (a decaying high percentile: for a steady, even spread of sizes it
+--   settles near their 90th percentile; after a shift to shorter answers it halves the gap in
+--   about 70 calls).
+--   Tokens returned while the bucket is full are lost to the cap, as refills are; see
+--   docs/operations.md "Token budgets" for what that means for the window bound.
 -- Edge cases: a model without tpm (cleared since the claim) or without a quota row keeps no
 --   token level; its estimate is still learned when the row exists. A deleted model: nothing.
 
@@ -48,7 +51,7 @@ BEGIN
     v_refilled := v_now;
   END IF;
   FOREACH x IN ARRAY coalesce(p_samples, '{}') LOOP
-    v_out := CASE WHEN v_out IS NULL OR x > v_out THEN x ELSE v_out - (v_out - x) / 200.0 END;
+    v_out := CASE WHEN v_out IS NULL OR x > v_out THEN x ELSE v_out - (v_out - x) / 100.0 END;
   END LOOP;
   UPDATE llmlb.quota SET tpm_level = v_level, tpm_refilled_at = v_refilled, out_estimate = v_out
    WHERE model_id = p_model_id;

@@ -32,6 +32,19 @@ struct ModelRow {
   std::optional<std::string> suspended_since;
   std::string suspend_reason;
   double probe_interval_seconds = 30;
+  /// Issue 17, token budgets (llmlb.models, llmlb.quota): the tokens per minute allowed (unset:
+  /// no token budget), the configured bucket depth (unset: the default, 10 s of tpm), the
+  /// bucket's effective capacity (llmlb.tpm_capacity; 0 without tpm), its level now (unset:
+  /// full, nothing reserved yet), the completion tokens reserved per task (unset: nothing
+  /// learned yet) and the estimator's bytes per token.
+  std::optional<double> tpm;
+  std::optional<int> tpm_burst;
+  double tpm_capacity = 0;
+  std::optional<double> tpm_level;
+  std::optional<double> out_estimate;
+  double bytes_per_token = 4;
+  /// Tokens settled (actual) by the calls sent in the query's window (0 without token data).
+  long long tokens_last_window = 0;
 };
 
 }  // namespace llmlb::db

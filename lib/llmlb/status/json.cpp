@@ -161,6 +161,21 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   opt_str(w, m.suspended_since ? std::optional<std::string>(m.suspend_reason) : std::nullopt);
   w.Key("probe_interval_seconds");
   num(w, m.probe_interval_seconds);
+  // Issue 17: the token budget (null without one).
+  w.Key("tpm");
+  opt(w, m.tpm);
+  w.Key("tpm_burst");
+  opt(w, m.tpm_burst ? std::optional<double>(*m.tpm_burst) : std::nullopt);
+  w.Key("tpm_capacity");
+  opt(w, m.tpm ? std::optional<double>(m.tpm_capacity) : std::nullopt);
+  w.Key("tpm_level");
+  opt(w, m.tpm ? std::optional<double>(m.tpm_level.value_or(m.tpm_capacity)) : std::nullopt);
+  w.Key("output_token_estimate");
+  opt(w, m.out_estimate);
+  w.Key("bytes_per_token");
+  num(w, m.bytes_per_token);
+  w.Key("tokens_last_window");
+  w.Int64(m.tokens_last_window);
   w.EndObject();
 }
 
