@@ -243,3 +243,33 @@ def test_a_big_task_does_not_block_small_ones_and_is_not_starved(migrated):
     # hold starts after one fill time, then the bucket fills for it).
     assert small_before_big >= 5
     assert got_big_at is not None and 1.8 < got_big_at < 2 * 1.85 + 1.0
+
+
+def test_status_prometheus_and_report_show_the_budget(migrated, tmp_path):
+    db = migrated
+    set_tpm(db.url, "m0", 6000, burst=1000)
+    set_limits(db.url, "plain", 60)
+    db.insert_tasks(["x" * 400] * 3, model="m0")
+    tasks, _ = claim(db, models=["m0"])
+    complete(db, [{"id": t[2], "token": t[3], "model": "m0", "outcome": "ok", "answer": "a",
+                   "prompt_bytes": 400, "answer_bytes": 1, "prompt_tokens": 100,
+                   "completion_tokens": 40} for t in tasks])
+    s = json.loads(llmlb("status", "--json", db_url=db.url, check=True).stdout)
+    m = {x["name"]: x for x in s["models"]}
+    assert m["m0"]["tpm"] == 6000 and m["m0"]["tpm_capacity"] == pytest.approx(985)
+    assert m["m0"]["output_token_estimate"] == 40
+    assert m["m0"]["tokens_last_window"] == 140 * len(tasks)
+    assert 0 < m["m0"]["tpm_level"] <= 985
+    assert m["plain"]["tpm"] is None and m["plain"]["tpm_level"] is None
+    table = llmlb("status", db_url=db.url, check=True).stdout
+    assert "OUT EST" in table
+    prom = llmlb("status", "--format", "prometheus", db_url=db.url, check=True).stdout
+    assert 'llmlb_model_limit_tpm{model="m0"} 6000' in prom
+    assert 'llmlb_model_output_token_estimate{model="m0"} 40' in prom
+    assert 'llmlb_model_limit_tpm{model="plain"}' not in prom
+    out = tmp_path / "r.html"
+    llmlb("report", "--since", "10m", "--output", out, db_url=db.url, check=True)
+    html = out.read_text()
+    assert "Estimator error" in html
+    reserved_total = sum(reserved(db).values())
+    assert f"<td>{reserved_total}</td><td>{140 * len(tasks)}</td>" in html
