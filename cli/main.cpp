@@ -71,12 +71,21 @@ int run(int argc, char** argv) {
   std::string probe;
   auto* probe_opt = lset->add_option("--probe-interval", probe,
                                      "How often a suspended model is probed with one task (30s)");
+  std::string tpm, tpm_burst, bytes_per_token;  // issue 17: token budgets
+  auto* tpm_opt =
+      lset->add_option("--tpm", tpm, "Tokens per minute (prompt + completion, > 0), or none");
+  auto* tpm_burst_opt = lset->add_option(
+      "--tpm-burst", tpm_burst, "Tokens allowed at once above the tpm rate, or default (10 s)");
+  auto* bpt_opt = lset->add_option("--bytes-per-token", bytes_per_token,
+                                   "Token estimator: UTF-8 bytes per token (0.5 to 64; 4)");
   bool enable_flag = false, disable_flag = false;
   auto* enable =
       lset->add_flag("--enable", enable_flag, "Serve this model (resumes it if suspended)");
   auto* disable = lset->add_flag("--disable", disable_flag, "Stop claiming tasks for this model");
   enable->excludes(disable);
-  lset->footer("Example: llmlb limits set m0 --rpm 120 --burst 5 --max-inflight 20");
+  lset->footer(
+      "Example: llmlb limits set m0 --rpm 120 --burst 5 --max-inflight 20\n"
+      "         llmlb limits set m0 --tpm 90000 --tpm-burst 15000");
   auto* llist = limits->add_subcommand("list", "List the configured models and their limits");
   bool list_json = false;
   llist->add_flag("--json", list_json, "Print JSON");
@@ -176,6 +185,9 @@ int run(int argc, char** argv) {
     set_args.max_inflight = opt(inflight, inflight_opt->count() > 0);
     set_args.preference = opt(pref, pref_opt->count() > 0);
     set_args.probe_interval = opt(probe, probe_opt->count() > 0);
+    set_args.tpm = opt(tpm, tpm_opt->count() > 0);
+    set_args.tpm_burst = opt(tpm_burst, tpm_burst_opt->count() > 0);
+    set_args.bytes_per_token = opt(bytes_per_token, bpt_opt->count() > 0);
     if (enable_flag) {
       set_args.enabled = true;
     } else if (disable_flag) {

@@ -16,6 +16,8 @@
 --     cooldown left); 'idle' nothing claimable (or all of it locked by other claims); 'full' the
 --     caller wants no more; 'more' stopped at its fair share of pinned work, claim again soon;
 --     'suspended' the model is suspended (llmlb.model_health), wait is the time to its probe.
+--   A model with a token budget (tpm) says 'rate' also when a task did not fit its token
+--   bucket; wait is then the later of its next request token and the tokens that task needs.
 -- Locks: for each model with claimable work, pg_advisory_xact_lock(72617, model id), held to the
 --   end of the caller's transaction (callers commit at once); row locks FOR UPDATE SKIP LOCKED on
 --   the tasks it picks, so concurrent claims never wait for each other's tasks and never take
@@ -34,6 +36,9 @@
 --   sent_at the claim time, finished_at NULL, the lease token and md5 of the prompt), so a
 --   request is on record before it can leave the worker; complete() fills in its outcome,
 --   sweep() marks it 'unknown' if the lease expires first.
+--   Issue 17: for a model with tpm set, the tasks are picked by claim_tokens() instead, under
+--   the same lock, which also reserves each task's estimated tokens from the model's token
+--   bucket; a model with tpm NULL runs exactly the statements it ran before.
 -- Edge cases: a model with no claimable work is reported 'idle' without its lock or a bucket
 --   write; a model disabled or deleted while the claim waited for its lock is skipped (no row);
 --   p_want <= 0 claims nothing and reports every model with work 'full'; a NULL or non-positive
@@ -74,6 +79,8 @@ DECLARE
   v_unpinned boolean;
   v_backend_wait double precision;  -- issue 14: the backend is unreachable (note_unreachable)
   v_probe timestamptz;              -- issue 14: the model is suspended; its next probe
+  v_tpm double precision;           -- issue 17: the model's token budget (NULL: none)
+  v_token_wait double precision;    -- issue 17: until the first task passed over would fit
 BEGIN
   IF p_lease_seconds IS NULL OR p_lease_seconds <= 0 THEN
     RAISE EXCEPTION 'lease must be positive';
@@ -136,8 +143,10 @@ BEGIN
     -- max_inflight is lowered to what overload protection learned (llmlb.note_overload()).
     SELECT mo.burst, least(mo.max_inflight, floor(q.inflight_limit)::integer), mo.enabled,
            q.cooldown_until, q.tokens, q.refilled_at,
-           mo.rpm / 60.0 * coalesce(llmlb.effective_factor(q, v_now), 1.0)
-      INTO v_burst, v_max_inflight, v_enabled, v_cooldown, v_level, v_refilled, v_rate
+           mo.rpm / 60.0 * coalesce(llmlb.effective_factor(q, v_now), 1.0),
+           mo.tpm  -- issue 17
+      INTO v_burst, v_max_inflight, v_enabled, v_cooldown, v_level, v_refilled, v_rate,
+           v_tpm
       FROM llmlb.models mo LEFT JOIN llmlb.quota q ON q.model_id = mo.id
      WHERE mo.id = m.id;
     CONTINUE WHEN NOT coalesce(v_enabled, false);  -- disabled or deleted since the loop began
@@ -174,7 +183,24 @@ BEGIN
       END IF;
     END IF;
     v_pinned := 0;
-    IF v_grant > 0 THEN
+    v_token_wait := NULL;
+    -- >>> issue 17: token budgets. The tasks that fit the token bucket (claim_tokens.sql).
+    IF v_grant > 0 AND v_tpm IS NOT NULL THEN
+      v_token := nextval('llmlb.lease_token_seq');
+      FOR r IN SELECT * FROM llmlb.claim_tokens(m.id, m.name, p_worker, v_grant, v_share, v_token,
+                                                v_now, p_lease_seconds, p_endpoint) LOOP
+        IF r.task_id IS NULL THEN
+          v_token_wait := r.token_wait;
+          CONTINUE;
+        END IF;
+        kind := 'task'; model := m.name; task_id := r.task_id; prompt := r.prompt;
+        lease_token := v_token; attempts := r.attempts; wait_seconds := NULL; note := NULL;
+        claimed_at := v_now;
+        RETURN NEXT;
+        v_got := v_got + 1;
+        v_pinned := v_pinned + CASE WHEN r.is_pinned THEN 1 ELSE 0 END;
+      END LOOP;
+    ELSIF v_grant > 0 THEN  -- <<< issue 17
       v_token := nextval('llmlb.lease_token_seq');
       FOR r IN
         WITH pinned AS (
@@ -242,7 +268,10 @@ BEGIN
       CONTINUE;
     END IF;
     wait_seconds := CASE WHEN v_tokens >= 1 THEN 0 ELSE (1 - v_tokens) / v_rate END;
-    IF v_grant > 0 AND v_pinned >= v_share AND v_got < v_grant THEN
+    IF v_token_wait IS NOT NULL THEN  -- issue 17: a task did not fit the token bucket
+      wait_seconds := greatest(wait_seconds, v_token_wait);
+      note := 'rate';
+    ELSIF v_grant > 0 AND v_pinned >= v_share AND v_got < v_grant THEN
       note := 'more';      -- stopped at its fair share of pinned work: claim again soon
     ELSIF v_got < v_grant THEN
       note := 'idle';      -- took everything claimable

@@ -11,7 +11,10 @@
 --   later writes are refused by its lease token (complete(), renew()). The lease's call, still
 --   open in llmlb.calls (outcome 'sent'), becomes 'unknown' with finished_at set: the request
 --   may have reached the backend, and its outcome was never recorded (a late result of its
---   worker still fills it in, as 'lost_lease').
+--   worker still fills it in, as 'lost_lease'). Issue 17: such a call's token reservation is
+--   settled as consumed (settled_tokens = reserved_tokens: what the backend did with it is
+--   unknown), which leaves the model's token bucket as it is; the late result does not settle
+--   it again.
 -- Edge cases: beyond 1,000 of either kind the rest wait for the next call. Rows are found through
 --   the lease-expiry and retry partial indexes and updated by primary key (id = ANY (ARRAY(...))),
 --   so neither UPDATE reads the whole table under the generic plan (plan_cache_mode).
@@ -38,7 +41,8 @@ BEGIN
   GET DIAGNOSTICS v_expired = ROW_COUNT;
   IF v_expired > 0 THEN
     -- Through calls_open_idx (its predicate is implied by outcome = 'sent').
-    UPDATE llmlb.calls k SET outcome = 'unknown', finished_at = v_now
+    UPDATE llmlb.calls k SET outcome = 'unknown', finished_at = v_now,
+                             settled_tokens = k.reserved_tokens  -- issue 17
       FROM unnest(v_ids, v_tokens) AS e(id, token)
      WHERE k.task_id = e.id AND k.lease_token = e.token AND k.outcome = 'sent';
   END IF;

@@ -17,7 +17,8 @@ Scenarios (see docs/benchmarks.md), default set first:
   cp      control-plane throughput on the --instant backend, and the backend's own ceiling
   mem     memory with 2,000 calls in flight
   start   start-up time (exec to the first request at the backend)
-Optional (only with --only): b_slow ((b) with the time scale x4), c_b5 ((c) with burst 5).
+Optional (only with --only): b_slow ((b) with the time scale x4), c_b5 ((c) with burst 5),
+tpm (issue 17: throughput under binding token budgets; also `python -m tests.bench.tpm`).
 Needs PostgreSQL on 127.0.0.1:5432 (role llmlb with CREATEDB) and the built
 binary build/cli/llmlb. Results are merged into docs/bench/results.json (so scenarios can be
 re-run one at a time) and rendered into docs/bench/results.md; figures go to docs/bench/*.png;
@@ -41,9 +42,10 @@ if __package__ in (None, ""):
     __package__ = "tests.bench"
 
 from . import common as C  # noqa: E402
-from . import issue3, report, scenarios  # noqa: E402
+from . import issue3, report, scenarios, tpm  # noqa: E402
 
-ORDER = ["a", "b", "b_slow", "c", "c_b5", "d", "u", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
+ORDER = ["a", "b", "b_slow", "c", "c_b5", "d", "u", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start",
+         "tpm"]
 DEFAULT = ["a", "b", "c", "d", "u", "e", "e_sync", "arr_a", "arr_b", "cp", "mem", "start"]
 
 
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
               "sha256": hashlib.sha256(snap.read_bytes()).hexdigest()[:16],
               "version": C.llmlb_version(), "git_head": C.git_head()}
     for name in only:
-        fn = scenarios.SCENARIOS.get(name) or issue3.SCENARIOS[name]
+        fn = scenarios.SCENARIOS.get(name) or issue3.SCENARIOS.get(name) or tpm.scenario
         t = time.time()
         res = fn(cfg)
         if isinstance(res, dict):

@@ -290,3 +290,48 @@ TEST_CASE("redact_secrets and is_blank") {
   CHECK_FALSE(is_blank(" a "));
   CHECK_FALSE(is_blank("\xFF"));
 }
+
+TEST_CASE("outcome: usage reported by the backend (issue 17)") {
+  Protocol p;
+  auto ok = classify_single(
+      p, http(200, R"({"answer":"a","usage":{"prompt_tokens":12,"completion_tokens":30.4}})"));
+  REQUIRE(ok.kind == OutcomeKind::ok);
+  CHECK(*ok.usage.prompt_tokens == 12);
+  CHECK(*ok.usage.completion_tokens == 30);
+  auto none = classify_single(p, http(200, R"({"answer":"a"})"));
+  CHECK_FALSE(none.usage.prompt_tokens.has_value());
+  CHECK_FALSE(none.usage.completion_tokens.has_value());
+  // Not a number, negative or huge: not reported.
+  auto odd = classify_single(
+      p, http(200, R"({"answer":"a","usage":{"prompt_tokens":"12","completion_tokens":-1}})"));
+  CHECK_FALSE(odd.usage.prompt_tokens.has_value());
+  CHECK_FALSE(odd.usage.completion_tokens.has_value());
+  CHECK_FALSE(classify_single(p, http(200, R"({"answer":"a","usage":{"prompt_tokens":1e12}})"))
+                  .usage.prompt_tokens.has_value());
+  // An HTTP error's body may report what the call took; a transport failure reports nothing.
+  auto err = classify_single(p, http(500, R"({"error":"x","usage":{"prompt_tokens":7}})"));
+  CHECK(err.kind == OutcomeKind::transient);
+  CHECK(*err.usage.prompt_tokens == 7);
+  CHECK_FALSE(classify_single(p, http(503, "not json")).usage.prompt_tokens.has_value());
+  CHECK_FALSE(classify_single(p, transport("timed out")).usage.prompt_tokens.has_value());
+  // Configured paths; an empty path is never looked up.
+  Protocol custom;
+  custom.usage_prompt_path = "meta.tokens.in";
+  custom.usage_completion_path = "";
+  auto c = classify_single(
+      custom,
+      http(200, R"({"answer":"a","meta":{"tokens":{"in":3}},"usage":{"completion_tokens":4}})"));
+  CHECK(*c.usage.prompt_tokens == 3);
+  CHECK_FALSE(c.usage.completion_tokens.has_value());
+  // Batch: each result object's own usage.
+  auto b = classify_batch(
+      p,
+      http(200, R"({"results":[{"answer":"x","usage":{"prompt_tokens":1,"completion_tokens":2}},)"
+                R"("y",{"error":"e","usage":{"prompt_tokens":5}}]})"),
+      3);
+  REQUIRE(b.size() == 3);
+  CHECK(*b[0].usage.completion_tokens == 2);
+  CHECK_FALSE(b[1].usage.prompt_tokens.has_value());
+  CHECK(b[2].kind == OutcomeKind::transient);
+  CHECK(*b[2].usage.prompt_tokens == 5);
+}

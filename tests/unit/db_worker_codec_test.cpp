@@ -61,3 +61,25 @@ TEST_CASE("encode_results writes what llmlb.complete reads") {
   CHECK(std::string(d[3]["endpoint"].GetString()) == "batch");
   CHECK(d[3]["sent"].GetBool());
 }
+
+TEST_CASE("encode_results carries sizes and reported usage for the token settlement") {
+  CallFacts call;
+  call.prompt_bytes = 40;
+  call.answer_bytes = 12;
+  call.usage.completion_tokens = 9;
+  const auto ok = TaskResult::solved(Lease{7, 9, "m0", "", 0}, "answer", call);
+  CallFacts failed_call;
+  failed_call.prompt_bytes = 40;
+  failed_call.http_status = 503;
+  const auto bad = TaskResult::retry(Lease{8, 1, "m0", "", 0}, "HTTP 503", 1, failed_call);
+  rapidjson::Document d;
+  d.Parse(encode_results({ok, bad}).c_str());
+  REQUIRE(d.IsArray());
+  CHECK(d[0]["prompt_bytes"].GetUint64() == 40);
+  CHECK(d[0]["answer_bytes"].GetUint64() == 12);
+  CHECK(d[0]["completion_tokens"].GetInt64() == 9);
+  CHECK_FALSE(d[0].HasMember("prompt_tokens"));
+  CHECK(d[1]["prompt_bytes"].GetUint64() == 40);
+  CHECK_FALSE(d[1].HasMember("answer_bytes"));
+  CHECK_FALSE(d[1].HasMember("completion_tokens"));
+}

@@ -79,3 +79,56 @@ TEST_CASE("model names must be valid UTF-8") {
   CHECK_FALSE(check_model_name("m\xc3").ok());
   CHECK(check_model_name("m\xff").error().find("not valid UTF-8") != std::string::npos);
 }
+
+TEST_CASE("validate: token budgets (issue 17)") {
+  LimitsChange c;
+  c.name = "m";
+  c.tpm = "90000";
+  c.tpm_burst = "15000";
+  c.bytes_per_token = "3.5";
+  auto v = validate(c);
+  REQUIRE(v.ok());
+  CHECK(*v->tpm == doctest::Approx(90000));
+  CHECK(*v->tpm_burst == 15000);
+  CHECK(*v->bytes_per_token == doctest::Approx(3.5));
+  CHECK_FALSE(v->clear_tpm);
+  c.tpm = "none";
+  c.tpm_burst = "default";
+  v = validate(c);
+  REQUIRE(v.ok());
+  CHECK(v->clear_tpm);
+  CHECK(v->clear_tpm_burst);
+  CHECK_FALSE(v->tpm.has_value());
+  for (const char* bad : {"0", "-1", "nan", "inf", "2e9", "0x10", " 5", ""}) {
+    c.tpm = bad;
+    CHECK(validate(c).error().find(std::string("invalid --tpm '") + bad + "'") == 0);
+  }
+  c.tpm = "600";
+  for (const char* bad : {"0", "1.5", "2000000000", "x"}) {
+    c.tpm_burst = bad;
+    CHECK(validate(c).error().find(std::string("invalid --tpm-burst '") + bad + "'") == 0);
+  }
+  c.tpm_burst.reset();
+  for (const char* bad : {"0", "0.4", "65", "four"}) {
+    c.bytes_per_token = bad;
+    CHECK(validate(c).error().find(std::string("invalid --bytes-per-token '") + bad + "'") == 0);
+  }
+}
+
+TEST_CASE("format_table and format_json show token budgets only for models that have one") {
+  ModelLimits plain;
+  plain.name = "plain";
+  plain.rpm = 60;
+  ModelLimits t = plain;
+  t.name = "t";
+  t.tpm = 6000;
+  t.tpm_capacity = 985;
+  CHECK(format_table({plain}).find("TPM") == std::string::npos);
+  CHECK(format_json({plain}).find("tpm") == std::string::npos);
+  const auto table = format_table({plain, t});
+  CHECK(table.find("TPM_BURST") != std::string::npos);
+  CHECK(table.find("1000*") != std::string::npos);  // the default burst: 10 s of tpm
+  const auto json = format_json({plain, t});
+  CHECK(json.find(R"("tpm":6000.0,"tpm_burst":null,"tpm_capacity":985.0,"bytes_per_token":4.0)") !=
+        std::string::npos);
+}

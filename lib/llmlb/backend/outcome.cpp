@@ -115,16 +115,19 @@ Outcome empty_answer(const http::Response& response, bool batch) {
 
 Outcome classify_single_raw(const Protocol& protocol, const http::Response& response) {
   if (auto failure = call_failure(protocol, response)) {
+    if (failure->http_status != 0 && !response.body.empty()) {
+      failure->usage = decode_usage(protocol, response.body);  // what the failed call took
+    }
     return std::move(*failure);
   }
-  auto answer = decode_single(protocol, response.body);
-  if (!answer) {
-    return bad_body(response, answer.error());
-  }
-  if (!protocol.accept_empty_answers && is_blank(answer.value())) {
-    return empty_answer(response, false);
-  }
-  return answered(response, std::move(answer).value());
+  Usage usage;
+  auto answer = decode_single(protocol, response.body, &usage);
+  Outcome outcome = !answer ? bad_body(response, answer.error())
+                    : !protocol.accept_empty_answers && is_blank(answer.value())
+                        ? empty_answer(response, false)
+                        : answered(response, std::move(answer).value());
+  outcome.usage = usage;
+  return outcome;
 }
 
 }  // namespace
@@ -156,6 +159,7 @@ std::vector<Outcome> classify_batch(const Protocol& protocol, const http::Respon
       outcomes.push_back(finished(protocol, failed(response, OutcomeKind::transient,
                                                    "backend error: " + item.text, "item_error")));
     }
+    outcomes.back().usage = item.usage;
   }
   return outcomes;
 }

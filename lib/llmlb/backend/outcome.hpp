@@ -35,6 +35,9 @@ struct Outcome {
   /// "bad_body" (2xx whose body is not a usable answer), "item_error" (a batch entry that
   /// carried an error or an unusable answer).
   std::string error_class;
+  /// Issue 17: the tokens the backend reported for this task (Protocol's usage paths), in an
+  /// answer, a batch entry, or the body of a single call's HTTP error; unset when not reported.
+  Usage usage;
 };
 
 /// Classifies the response to a single call (Protocol::single_path). Rules: transport

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -120,6 +121,43 @@ util::Result<std::string> answer_text(const Value& value) {
 }
 
 constexpr std::size_t kErrorChars = 200;
+
+// The number at the dotted `path` of `object` as a token count, if it is one.
+std::optional<long long> token_count(const Value& object, const std::string& path) {
+  if (path.empty()) {
+    return std::nullopt;
+  }
+  const Value* at = &object;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? dot : dot - start);
+    if (!at->IsObject()) {
+      return std::nullopt;
+    }
+    at = member(*at, key);
+    if (at == nullptr) {
+      return std::nullopt;
+    }
+    if (dot == std::string::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  if (!at->IsNumber()) {
+    return std::nullopt;
+  }
+  const double v = at->GetDouble();
+  if (!(v >= 0 && v <= 1e9)) {  // also NaN
+    return std::nullopt;
+  }
+  return std::llround(v);
+}
+
+Usage usage_of(const Protocol& protocol, const Value& object) {
+  return {token_count(object, protocol.usage_prompt_path),
+          token_count(object, protocol.usage_completion_path)};
+}
 
 // A configured field name as it may appear in a one-line message.
 std::string name_of(const std::string& field) {
@@ -297,11 +335,23 @@ util::Result<std::string> encode_batch(const Protocol& protocol, std::span<const
   return out;
 }
 
-util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body) {
+Usage decode_usage(const Protocol& protocol, std::string_view body) {
+  Document doc;
+  if (!parse(doc, body)) {
+    return {};
+  }
+  return usage_of(protocol, doc);
+}
+
+util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body,
+                                        Usage* usage) {
   Document doc;
   auto parsed = parse(doc, body);
   if (!parsed) {
     return util::fail(parsed.error());
+  }
+  if (usage != nullptr) {
+    *usage = usage_of(protocol, doc);
   }
   const Value* answer = member(doc, protocol.answer_field);
   if (answer == nullptr || !answer->IsString()) {
@@ -342,6 +392,9 @@ util::Result<std::vector<ItemResult>> decode_batch(const Protocol& protocol, std
       error = member(entry, protocol.error_field);
     }
     ItemResult item;
+    if (entry.IsObject()) {
+      item.usage = usage_of(protocol, entry);
+    }
     if (answer != nullptr && answer->IsString()) {
       auto text = answer_text(*answer);
       item.ok = text.ok();

@@ -7,12 +7,17 @@
 //          response {"results": [R, ...]}, one R per request, in request order, where R is
 //                   "answer text", {"answer": "..."} or {"error": "message"}
 //
+// Usage (issue 17): a response (and each batch result object) may report the tokens the call
+// took, at configurable dotted paths, by default {"usage": {"prompt_tokens": P,
+// "completion_tokens": C}}.
+//
 // Every string handed in or out is UTF-8; answers are also free of NUL characters, so they fit
 // in a PostgreSQL text column.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +37,10 @@ struct Protocol {
   std::string requests_field = "requests";
   std::string results_field = "results";
   std::string error_field = "error";
+  /// Issue 17: dotted paths of the reported prompt and completion tokens in a response object
+  /// (a single response, or a batch result object); an empty path is never looked up.
+  std::string usage_prompt_path = "usage.prompt_tokens";
+  std::string usage_completion_path = "usage.completion_tokens";
   /// Whether an empty or blank answer solves a task; if not, it is a transient "empty answer".
   bool accept_empty_answers = false;
   /// The longest Retry-After honoured; a longer one (e.g. 999999999 s) is cut to this.
@@ -40,6 +49,18 @@ struct Protocol {
   /// replaces them, and any "Bearer <token>" or "Authorization: <value>", by "***".
   std::vector<std::string> secrets;
 };
+
+/// Tokens a backend reported for one call (issue 17); unset when not reported. Each is a
+/// non-negative JSON number at the configured path (a fraction is rounded), at most 1e9;
+/// anything else there counts as not reported.
+struct Usage {
+  std::optional<long long> prompt_tokens;
+  std::optional<long long> completion_tokens;
+};
+
+/// The usage reported in a response body (any status), or none when the body is not a JSON
+/// object or holds none. Never throws but std::bad_alloc.
+Usage decode_usage(const Protocol& protocol, std::string_view body);
 
 /// True if `text` is empty or holds only white space (ASCII, or Unicode White_Space such as
 /// U+00A0 and U+3000, or U+200B/U+FEFF). Invalid UTF-8 is not blank.
@@ -77,13 +98,16 @@ util::Result<std::string> encode_batch(const Protocol& protocol, std::span<const
 /// (including invalid UTF-8), "response is not a JSON object", "backend reported an error: <msg>"
 /// (no answer but an error string), "response has no string field '<answer>'", "answer contains
 /// a NUL character", "answer is not valid UTF-8". Never throws on any input bytes but
-/// std::bad_alloc.
-util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body);
+/// std::bad_alloc. When `usage` is given, it receives the usage the body reports (also on a
+/// failure, as far as the body is a JSON object).
+util::Result<std::string> decode_single(const Protocol& protocol, std::string_view body,
+                                        Usage* usage = nullptr);
 
 /// The outcome of one batch entry.
 struct ItemResult {
   bool ok = false;
   std::string text;  ///< the answer when ok, else a one-line error message
+  Usage usage;       ///< issue 17: reported by the entry, when it is an object
 };
 
 /// The per-item results of a batch response, in request order. Fails (the whole call) if the

@@ -49,6 +49,9 @@ int limits_set(const Globals& g, const LimitsSetArgs& args) {
   change.preference = args.preference;
   change.enabled = args.enabled;
   change.probe_interval = args.probe_interval;
+  change.tpm = args.tpm;
+  change.tpm_burst = args.tpm_burst;
+  change.bytes_per_token = args.bytes_per_token;
   auto valid = models::validate(change);
   if (!valid) {
     throw UsageError(valid.error());

@@ -24,6 +24,8 @@ struct LimitsSetArgs {
   std::optional<std::string> rpm, burst, max_inflight, preference;
   std::optional<bool> enabled;
   std::optional<std::string> probe_interval;
+  /// Issue 17: --tpm, --tpm-burst, --bytes-per-token as typed.
+  std::optional<std::string> tpm, tpm_burst, bytes_per_token;
 };
 /// `llmlb limits set`: validates before connecting (UsageError, nothing changed), then stores
 /// and prints the model's row. Returns 0.

@@ -133,6 +133,12 @@ CLI::App* add_work_command(CLI::App& app, WorkArgs& a) {
       ->capture_default_str();
   w->add_option("--error-field", p.error_field, "JSON field of a batch item's error")
       ->capture_default_str();
+  w->add_option("--usage-prompt-path", p.usage_prompt_path,
+                "Dotted path of the prompt tokens a response reports (empty: none)")
+      ->capture_default_str();
+  w->add_option("--usage-completion-path", p.usage_completion_path,
+                "Dotted path of the completion tokens a response reports (empty: none)")
+      ->capture_default_str();
   w->footer(
       "The backend token, if any, is read from LLMLB_BACKEND_TOKEN and sent as a Bearer "
       "token.\nExample: llmlb work --backend-url http://127.0.0.1:8000 --max-runtime 4m "

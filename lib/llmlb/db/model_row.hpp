@@ -34,9 +34,31 @@ struct ModelRow {
   double probe_interval_seconds = 30;
   /// Issue 16: the calls in flight the model may have now: max_inflight, or less while overload
   /// protection has lowered it (llmlb.note_overload()); then why, and how often it was lowered.
-  int effective_max_inflight = 0;
-  std::string overload_reason;  ///< empty unless effective_max_inflight < max_inflight
+  int effective_max_inflight = 0;  ///< 0: not read (taken as max_inflight)
+  std::string overload_reason;     ///< empty unless overloaded()
   long long overload_total = 0;
+  /// Issue 17, token budgets (llmlb.models, llmlb.quota): the tokens per minute allowed (unset:
+  /// no token budget), the configured bucket depth (unset: the default, 10 s of tpm), the
+  /// bucket's effective capacity (llmlb.tpm_capacity; 0 without tpm), its level now (unset:
+  /// full, nothing reserved yet), the completion tokens reserved per task (unset: nothing
+  /// learned yet) and the estimator's bytes per token.
+  std::optional<double> tpm;
+  std::optional<int> tpm_burst;
+  double tpm_capacity = 0;
+  std::optional<double> tpm_level;
+  std::optional<double> out_estimate;
+  double bytes_per_token = 4;
+  /// Tokens settled (actual) by the calls sent in the query's window (0 without token data).
+  long long tokens_last_window = 0;
+
+  /// True while overload protection holds the model below its configured max_inflight.
+  bool overloaded() const noexcept {
+    return effective_max_inflight > 0 && effective_max_inflight < max_inflight;
+  }
+  /// The calls in flight the model may have now.
+  int inflight_limit() const noexcept {
+    return overloaded() ? effective_max_inflight : max_inflight;
+  }
 };
 
 }  // namespace llmlb::db

@@ -113,6 +113,20 @@ std::string encode_results(const std::vector<work::TaskResult>& results) {
     w.Double(r.retry_seconds);
     w.Key("sent");
     w.Bool(r.call.sent);
+    w.Key("prompt_bytes");
+    w.Uint64(r.call.prompt_bytes);
+    if (r.kind == work::ResultKind::ok) {
+      w.Key("answer_bytes");
+      w.Uint64(r.call.answer_bytes);
+    }
+    if (r.call.usage.prompt_tokens) {
+      w.Key("prompt_tokens");
+      w.Int64(*r.call.usage.prompt_tokens);
+    }
+    if (r.call.usage.completion_tokens) {
+      w.Key("completion_tokens");
+      w.Int64(*r.call.usage.completion_tokens);
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -32,7 +32,9 @@ std::optional<std::string> text_array(const std::vector<std::string>& items);
 
 /// Encodes results as the JSON array llmlb.complete() reads: one object per result with id,
 /// token, model, outcome, answer (ok only), error, error_class, http_status (when set),
-/// endpoint, claimed_at (when known), send_offset_ms, latency_ms, retry_seconds and sent.
+/// endpoint, claimed_at (when known), send_offset_ms, latency_ms, retry_seconds, sent, and
+/// (issue 17) prompt_bytes, answer_bytes (ok only), prompt_tokens and completion_tokens (when the
+/// backend reported them).
 std::string encode_results(const std::vector<work::TaskResult>& results);
 
 }  // namespace llmlb::db

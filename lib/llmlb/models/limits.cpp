@@ -90,6 +90,36 @@ util::Result<ValidChange> validate(const LimitsChange& change) {
     }
     v.probe_interval_seconds = static_cast<double>(d.value().count()) / 1000.0;
   }
+  if (change.tpm && *change.tpm == "none") {
+    v.clear_tpm = true;
+  } else if (change.tpm) {
+    auto r = util::parse_double(*change.tpm, 0, 1e9);
+    if (!r || r.value() <= 0) {
+      return util::fail(
+          fmt::format("invalid --tpm '{}': must be a number greater than 0 and at most 1e9 "
+                      "(tokens per minute), or none",
+                      *change.tpm));
+    }
+    v.tpm = r.value();
+  }
+  if (change.tpm_burst && *change.tpm_burst == "default") {
+    v.clear_tpm_burst = true;
+  } else {
+    auto tb = whole(change.tpm_burst, "--tpm-burst", 1, 1'000'000'000);
+    if (!tb) {
+      return util::fail(tb.error() + ", or default");
+    }
+    v.tpm_burst = tb.value();
+  }
+  if (change.bytes_per_token) {
+    auto r = util::parse_double(*change.bytes_per_token, 0.5, 64);
+    if (!r) {
+      return util::fail(
+          fmt::format("invalid --bytes-per-token '{}': must be a number from 0.5 to 64",
+                      *change.bytes_per_token));
+    }
+    v.bytes_per_token = r.value();
+  }
   return v;
 }
 
@@ -98,16 +128,31 @@ std::string format_table(const std::vector<ModelLimits>& models) {
   for (const auto& m : models) {
     width = std::max(width, m.name.size());
   }
-  std::string out =
-      fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", "MODEL", width, "RPM",
-                  "BURST", "MAX_INFLIGHT", "ENABLED", "PREFERENCE", "UPDATED");
+  // Issue 17: the token-budget columns only when a model has one (rpm-only output unchanged).
+  const bool tokens = std::any_of(models.begin(), models.end(),
+                                  [](const ModelLimits& m) { return m.tpm.has_value(); });
+  std::string out = fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}", "MODEL", width,
+                                "RPM", "BURST", "MAX_INFLIGHT", "ENABLED", "PREFERENCE", "UPDATED");
+  out += tokens ? fmt::format("{:>{}}  {:>10}  {:>9}\n", "", 20 - 7, "TPM", "TPM_BURST") : "\n";
   for (const auto& m : models) {
     out +=
-        fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}\n", m.name, width, m.rpm,
+        fmt::format("{:<{}}  {:>10}  {:>6}  {:>12}  {:>7}  {:>10}  {}", m.name, width, m.rpm,
                     m.burst, m.max_inflight, m.enabled ? "yes" : "no", m.preference, m.updated_at);
+    if (tokens) {
+      const std::string tpm = m.tpm ? fmt::format("{}", *m.tpm) : "-";
+      const std::string tpm_burst = !m.tpm        ? "-"
+                                    : m.tpm_burst ? std::to_string(*m.tpm_burst)
+                                                  : fmt::format("{:.0f}*", std::ceil(*m.tpm / 6.0));
+      out += fmt::format("{:>{}}  {:>10}  {:>9}", "",
+                         20 - std::min<std::size_t>(20, m.updated_at.size()), tpm, tpm_burst);
+    }
+    out += "\n";
   }
   if (models.empty()) {
     out += "(no models configured; add one with: llmlb limits set MODEL --rpm N)\n";
+  } else if (std::any_of(models.begin(), models.end(),
+                         [](const ModelLimits& m) { return m.tpm && !m.tpm_burst; })) {
+    out += "(* the default token burst: 10 s of tpm)\n";
   }
   return out;
 }
@@ -132,6 +177,16 @@ std::string format_json(const std::vector<ModelLimits>& models) {
     w.Int(m.preference);
     w.Key("updated_at");
     w.String(m.updated_at.c_str());
+    if (m.tpm) {  // issue 17: only for a model with a token budget (rpm-only rows unchanged)
+      w.Key("tpm");
+      w.Double(*m.tpm);
+      w.Key("tpm_burst");
+      m.tpm_burst ? w.Int(*m.tpm_burst) : w.Null();
+      w.Key("tpm_capacity");
+      w.Double(m.tpm_capacity);
+      w.Key("bytes_per_token");
+      w.Double(m.bytes_per_token);
+    }
     w.EndObject();
   }
   w.EndArray();

@@ -21,6 +21,10 @@ struct ReportModel : db::ModelRow {
   long long peak_minute = 0;      ///< most calls in any 60 s window starting at one of its calls
   long long latency_samples = 0;  ///< ok calls with a latency
   std::optional<double> p50_ms, p90_ms, p95_ms, p99_ms, max_ms, mean_ms;
+  /// Issue 17, the token estimator's error over the window's answered calls that reserved
+  /// tokens: how many, the tokens reserved and settled (actual) in total, and how many took
+  /// more than was reserved.
+  long long token_calls = 0, tokens_reserved = 0, tokens_settled = 0, under_reserved = 0;
 
   long long calls() const { return ok + transient + permanent + other; }
 };

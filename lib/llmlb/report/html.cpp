@@ -122,7 +122,36 @@ std::string summary(const ReportData& d) {
         m.ok, m.transient, m.permanent, m.other, human_latency(m.p50_ms), human_latency(m.p95_ms),
         human_latency(m.p99_ms));
   }
-  out += "</table>\n</section>\n";
+  out += "</table>\n";
+  // Issue 17: token budgets and the estimator's error (reserved vs settled), when any model
+  // has a token budget or reserved tokens in the window.
+  if (std::any_of(d.models.begin(), d.models.end(),
+                  [](const ReportModel& m) { return m.tpm || m.token_calls > 0; })) {
+    out +=
+        "<table class=\"tokens\">\n<tr><th>Model</th><th>Limit tpm</th><th>Token burst</th>"
+        "<th>Output estimate</th><th>Answered calls</th><th>Tokens reserved</th>"
+        "<th>Tokens settled</th><th>Estimator error</th><th>Under-reserved</th></tr>\n";
+    for (const auto& m : d.models) {
+      if (!m.tpm && m.token_calls == 0) {
+        continue;
+      }
+      const std::string error =
+          m.tokens_settled > 0
+              ? fmt::format("{:+.1f}%", 100.0 * (static_cast<double>(m.tokens_reserved) /
+                                                     static_cast<double>(m.tokens_settled) -
+                                                 1.0))
+              : "-";
+      out += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+          "<td>{}</td><td>{}</td></tr>\n",
+          html_escape(m.name), m.tpm ? compact_number(*m.tpm) : "-",
+          m.tpm ? compact_number(m.tpm_capacity) : "-",
+          m.out_estimate ? compact_number(std::ceil(*m.out_estimate)) : "-", m.token_calls,
+          m.tokens_reserved, m.tokens_settled, error, m.under_reserved);
+    }
+    out += "</table>\n";
+  }
+  out += "</section>\n";
   return out;
 }
 

@@ -15,8 +15,7 @@ double model_capacity(const ModelStatus& m) {
     factor = 0;
   }
   double cap = m.rpm / 60.0 * std::min(factor, 1.0);
-  const int inflight = std::min(
-      m.max_inflight, m.effective_max_inflight > 0 ? m.effective_max_inflight : m.max_inflight);
+  const int inflight = m.inflight_limit();
   if (m.mean_ms && *m.mean_ms > 0 && inflight > 0) {
     cap = std::min(cap, inflight / (*m.mean_ms / 1000.0));
   }

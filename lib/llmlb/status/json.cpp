@@ -152,11 +152,9 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   w.Key("rate_limited_total");
   w.Int64(m.rate_limited_total);
   w.Key("effective_max_inflight");
-  w.Int(m.effective_max_inflight);
+  w.Int(m.inflight_limit());
   w.Key("overload_reason");
-  opt_str(w, m.effective_max_inflight < m.max_inflight
-                 ? std::optional<std::string>(m.overload_reason)
-                 : std::nullopt);
+  opt_str(w, m.overloaded() ? std::optional<std::string>(m.overload_reason) : std::nullopt);
   w.Key("overloads_total");
   w.Int64(m.overload_total);
   w.Key("capacity_per_second");
@@ -169,6 +167,21 @@ void model(Writer& w, const ModelStatus& m, const StatusWindows& win) {
   opt_str(w, m.suspended_since ? std::optional<std::string>(m.suspend_reason) : std::nullopt);
   w.Key("probe_interval_seconds");
   num(w, m.probe_interval_seconds);
+  // Issue 17: the token budget (null without one).
+  w.Key("tpm");
+  opt(w, m.tpm);
+  w.Key("tpm_burst");
+  opt(w, m.tpm_burst ? std::optional<double>(*m.tpm_burst) : std::nullopt);
+  w.Key("tpm_capacity");
+  opt(w, m.tpm ? std::optional<double>(m.tpm_capacity) : std::nullopt);
+  w.Key("tpm_level");
+  opt(w, m.tpm ? std::optional<double>(m.tpm_level.value_or(m.tpm_capacity)) : std::nullopt);
+  w.Key("output_token_estimate");
+  opt(w, m.out_estimate);
+  w.Key("bytes_per_token");
+  num(w, m.bytes_per_token);
+  w.Key("tokens_last_window");
+  w.Int64(m.tokens_last_window);
   w.EndObject();
 }
 

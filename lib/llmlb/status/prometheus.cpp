@@ -124,6 +124,30 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
                            "overload protection has lowered it.");
   auto& overloads = family("llmlb_model_overloads_total", "counter",
                            "Times overload protection lowered the model's calls in flight.");
+  // Issue 17: token budgets (only models with tpm have samples).
+  auto& tpm = family("llmlb_model_limit_tpm", "gauge", "Configured tokens per minute.");
+  auto& tpm_cap = family("llmlb_model_tpm_capacity_tokens", "gauge",
+                         "Depth of the model's token bucket (its token burst).");
+  auto& tpm_level =
+      family("llmlb_model_tpm_bucket_tokens", "gauge", "Tokens in the model's bucket now.");
+  auto& out_est = family("llmlb_model_output_token_estimate", "gauge",
+                         "Completion tokens reserved per task without max_tokens.");
+  auto& tokens_recent = family("llmlb_model_tokens_recent", "gauge",
+                               fmt::format("Tokens of the calls sent in the last {} seconds "
+                                           "(settled, else reserved).",
+                                           value_text(win.rate_seconds)));
+  for (const auto& m : s.models) {
+    if (m.configured && m.tpm) {
+      const auto l = model_label(m.name);
+      tpm.add(l, *m.tpm);
+      tpm_cap.add(l, m.tpm_capacity);
+      tpm_level.add(l, m.tpm_level.value_or(m.tpm_capacity));
+      if (m.out_estimate) {
+        out_est.add(l, *m.out_estimate);
+      }
+      tokens_recent.add(l, double(m.tokens_last_window));
+    }
+  }
   for (const auto& m : s.models) {
     const auto l = model_label(m.name);
     waiting.add(l, double(m.waiting));
@@ -135,7 +159,7 @@ std::string render_status_prometheus(const StatusSnapshot& s) {
     rpm.add(l, m.rpm);
     burst.add(l, m.burst);
     max_inflight.add(l, m.max_inflight);
-    effective.add(l, m.effective_max_inflight);
+    effective.add(l, m.inflight_limit());
     overloads.add(l, double(m.overload_total));
     sent.add(l, double(m.sent_last_window));
     in_flight.add(l, double(m.in_flight));

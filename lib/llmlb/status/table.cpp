@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 #include <algorithm>
+#include <cmath>
 
 #include "llmlb/status/eta.hpp"
 #include "llmlb/status/render.hpp"
@@ -162,7 +163,7 @@ std::string render_status_table(const StatusSnapshot& s) {
     }
   }
   for (const auto& m : s.models) {
-    if (m.configured && m.effective_max_inflight < m.max_inflight) {
+    if (m.configured && m.overloaded()) {
       out += fmt::format(
           "Overload  {}: at most {} of {} calls in flight ({}); rises again while it keeps up\n",
           printable(m.name), m.effective_max_inflight, m.max_inflight,
@@ -186,7 +187,7 @@ std::string render_status_table(const StatusSnapshot& s) {
       rows.push_back(
           {printable(m.name), state_of(m), compact_number(m.rpm), std::to_string(m.burst),
            std::to_string(m.max_inflight), std::to_string(m.sent_last_window),
-           m.effective_max_inflight < m.max_inflight
+           m.overloaded()
                ? fmt::format("{}/{} of {}", m.in_flight, m.effective_max_inflight, m.max_inflight)
                : fmt::format("{}/{}", m.in_flight, m.max_inflight),
            std::to_string(m.waiting), m.cooldown_seconds ? human_seconds(*m.cooldown_seconds) : "-",
@@ -194,6 +195,22 @@ std::string render_status_table(const StatusSnapshot& s) {
     }
     out += columns(rows, {1});
     out += "\n";
+    // Issue 17: token budgets, only for the models that have one.
+    std::vector<std::vector<std::string>> tokens{
+        {"MODEL", "TPM", "TPM BURST", "BUCKET", "OUT EST",
+         fmt::format("TOKENS/{}", window_label(s.windows.rate_seconds))}};
+    for (const auto& m : s.models) {
+      if (m.configured && m.tpm) {
+        tokens.push_back({printable(m.name), compact_number(*m.tpm), compact_number(m.tpm_capacity),
+                          compact_number(std::floor(m.tpm_level.value_or(m.tpm_capacity))),
+                          m.out_estimate ? compact_number(std::ceil(*m.out_estimate)) : "-",
+                          std::to_string(m.tokens_last_window)});
+      }
+    }
+    if (tokens.size() > 1) {
+      out += columns(tokens, {});
+      out += "\n";
+    }
     const std::string window = window_label(s.windows.outcome_seconds);
     std::vector<std::vector<std::string>> calls{{"MODEL", fmt::format("CALLS/{}", window), "OK/MIN",
                                                  "TRANSIENT/MIN", "PERMANENT/MIN", "OK%", "ERROR%",

@@ -111,7 +111,7 @@ void Dispatcher::send(std::string path, std::string body, std::vector<ClaimedTas
   for (auto& t : tasks) {
     call.task_ids.push_back(t.lease.task_id);
     const auto id = t.lease.task_id;
-    InFlight entry{std::move(t.lease), offset, tag};
+    InFlight entry{std::move(t.lease), offset, tag, t.prompt.size()};
     if (auto old = inflight_.find(id); old != inflight_.end()) {
       // Claimed again while an older call for it is in flight: the new lease is the live one.
       // The old call keeps its lease aside, to record its outcome under the old token.
@@ -174,6 +174,9 @@ void Dispatcher::on_response(const http::Response& resp) {
     facts.latency_ms = static_cast<double>(resp.elapsed.count()) / 1000.0;
     facts.http_status = o.http_status;
     facts.error_class = o.error_class;
+    facts.usage = o.usage;
+    facts.prompt_bytes = entry.prompt_bytes;
+    facts.answer_bytes = o.kind == backend::OutcomeKind::ok ? o.answer.size() : 0;
     if (o.rate_limited) {
       auto& note = limits_[lease.model];
       note.retry_after_seconds = std::max(note.retry_after_seconds, o.retry_after_s.value_or(1.0));

@@ -105,7 +105,8 @@ class Dispatcher {
   struct InFlight {
     Lease lease;
     double send_offset_ms = 0;
-    std::uint64_t tag = 0;  ///< the call that carries this lease
+    std::uint64_t tag = 0;         ///< the call that carries this lease
+    std::size_t prompt_bytes = 0;  ///< issue 17: the prompt's size, for the token estimator
   };
   struct Call {
     std::vector<std::int64_t> task_ids;

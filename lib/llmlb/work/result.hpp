@@ -25,6 +25,12 @@ struct CallFacts {
   long http_status = 0;       ///< 0 when no HTTP response arrived
   std::string error_class;    ///< backend::Outcome::error_class, "abandoned", "bad_prompt", ""
   bool sent = true;           ///< false: the backend never saw it, so it is not a call
+  /// Issue 17: the tokens the backend reported (unset: not reported), and the UTF-8 bytes of the
+  /// prompt sent and of the answer (ok only), for the token estimator; llmlb.complete()
+  /// settles the call's token reservation from them.
+  backend::Usage usage;
+  std::size_t prompt_bytes = 0;
+  std::size_t answer_bytes = 0;
 };
 
 /// One task's result. Built only through the named constructors, which keep the fields

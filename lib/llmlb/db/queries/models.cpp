@@ -24,7 +24,10 @@ constexpr const char* kModelRows =
     "  AND (lease_token IS NULL OR lease_expires_at <= clock_timestamp())\n"
     "  -- = not in llmlb.live_leases\n"
     "  GROUP BY 1),"
-    " c AS (SELECT model, count(*) AS sent FROM llmlb.calls"
+    " c AS (SELECT model, count(*) AS sent,"
+    // Issue 17: tokens of the window's calls: settled, else reserved (in flight), else reported.
+    "  sum(coalesce(settled_tokens, reserved_tokens, prompt_tokens + completion_tokens)) AS tokens"
+    "  FROM llmlb.calls"
     "  WHERE sent_at > $1::timestamptz - $2 * interval '1 second' GROUP BY 1),"
     " n AS (SELECT name FROM llmlb.models{})"
     " SELECT n.name, m.id IS NOT NULL, coalesce(m.enabled, false), coalesce(m.rpm, 0),"
@@ -39,7 +42,13 @@ constexpr const char* kModelRows =
     " coalesce(h.reason, ''), coalesce(m.probe_interval_seconds, 30),"
     " coalesce(least(m.max_inflight, floor(q.inflight_limit)::integer), m.max_inflight, 0),"
     " CASE WHEN q.inflight_limit < m.max_inflight THEN coalesce(q.overload_reason, '') ELSE ''"
-    "  END, coalesce(q.overload_total, 0)"
+    "  END, coalesce(q.overload_total, 0),"
+    // Issue 17: the token budget and its bucket now.
+    " m.tpm, m.tpm_burst, coalesce(llmlb.tpm_capacity(m.tpm, m.tpm_burst), 0),"
+    " CASE WHEN m.tpm IS NOT NULL AND q.tpm_level IS NOT NULL"
+    "  THEN least(llmlb.tpm_capacity(m.tpm, m.tpm_burst), q.tpm_level + greatest(0,"
+    "  extract(epoch FROM $1::timestamptz - q.tpm_refilled_at)) * m.tpm / 60.0) END,"
+    " q.out_estimate, coalesce(m.bytes_per_token, 4), coalesce(c.tokens, 0)::bigint"
     " FROM n LEFT JOIN llmlb.models m ON m.name = n.name"
     " LEFT JOIN llmlb.quota q ON q.model_id = m.id"
     " LEFT JOIN llmlb.model_health h ON h.model_id = m.id AND h.suspended_at IS NOT NULL"
@@ -49,7 +58,29 @@ constexpr const char* kModelRows =
 
 constexpr const char* kStoredColumns =
     "name, rpm, burst, max_inflight, enabled, preference,"
-    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " tpm, tpm_burst, coalesce(llmlb.tpm_capacity(tpm, tpm_burst), 0), NULL::float8,"
+    " NULL::float8, bytes_per_token, 0::bigint";
+
+// Issue 17: the token-budget columns from `first` on: tpm, tpm_burst, capacity, level now,
+// output estimate, bytes per token, tokens in the window.
+void read_token_budget(const pqxx::row& r, int first, ModelRow& m) {
+  if (!r[first].is_null()) {
+    m.tpm = r[first].as<double>();
+  }
+  if (!r[first + 1].is_null()) {
+    m.tpm_burst = r[first + 1].as<int>();
+  }
+  m.tpm_capacity = r[first + 2].as<double>();
+  if (!r[first + 3].is_null()) {
+    m.tpm_level = r[first + 3].as<double>();
+  }
+  if (!r[first + 4].is_null()) {
+    m.out_estimate = r[first + 4].as<double>();
+  }
+  m.bytes_per_token = r[first + 5].as<double>();
+  m.tokens_last_window = r[first + 6].as<long long>();
+}
 
 ModelRow stored_row(const pqxx::row& r) {
   ModelRow m;
@@ -61,6 +92,7 @@ ModelRow stored_row(const pqxx::row& r) {
   m.enabled = r[4].as<bool>();
   m.preference = r[5].as<int>();
   m.updated_at = r[6].as<std::string>();
+  read_token_budget(r, 7, m);
   return m;
 }
 
@@ -102,6 +134,7 @@ std::vector<ModelRow> read_model_rows(pqxx::transaction_base& tx, const ModelRow
     m.effective_max_inflight = r[17].as<int>();
     m.overload_reason = r[18].as<std::string>();
     m.overload_total = r[19].as<long long>();
+    read_token_budget(r, 20, m);
     out.push_back(std::move(m));
   }
   return out;
@@ -127,6 +160,12 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
         change.probe_interval_seconds
             ? std::optional<std::string>(fmt::format("{}", *change.probe_interval_seconds))
             : std::nullopt;
+    const std::optional<std::string> tpm =
+        change.tpm ? std::optional<std::string>(fmt::format("{}", *change.tpm)) : std::nullopt;
+    const std::optional<std::string> bpt =
+        change.bytes_per_token
+            ? std::optional<std::string>(fmt::format("{}", *change.bytes_per_token))
+            : std::nullopt;
     const std::optional<std::string> enabled =
         change.enabled ? std::optional<std::string>(*change.enabled ? "true" : "false")
                        : std::nullopt;
@@ -138,13 +177,15 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
       stored = tx.exec_params(
           fmt::format(
               "INSERT INTO llmlb.models (name, rpm, burst, max_inflight, enabled, preference,"
-              " probe_interval_seconds)"
+              " probe_interval_seconds, tpm, tpm_burst, bytes_per_token)"
               " VALUES ($1, $2, $3, $4, coalesce($5::boolean, true), coalesce($6::int, 100),"
-              " coalesce($7::double precision, 30))"
+              " coalesce($7::double precision, 30), $8::double precision, $9::int,"
+              " coalesce($10::double precision, 4))"
               " RETURNING {}",
               kStoredColumns),
           change.name, *rpm, burst, change.max_inflight.value_or(50), nullable(enabled),
-          nullable(opt_text(change.preference)), nullable(probe));
+          nullable(opt_text(change.preference)), nullable(probe), nullable(tpm),
+          nullable(opt_text(change.tpm_burst)), nullable(bpt));
     } else {
       stored = tx.exec_params(
           fmt::format("UPDATE llmlb.models SET rpm = coalesce($2::double precision, rpm),"
@@ -153,12 +194,20 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
                       " enabled = coalesce($5::boolean, enabled),"
                       " preference = coalesce($6::int, preference),"
                       " probe_interval_seconds = coalesce($7::double precision,"
-                      " probe_interval_seconds)"
+                      " probe_interval_seconds),"
+                      // Issue 17: $10/$11 clear tpm / tpm_burst (NULL: none, the default).
+                      " tpm = CASE WHEN $10::boolean THEN NULL"
+                      "  ELSE coalesce($8::double precision, tpm) END,"
+                      " tpm_burst = CASE WHEN $11::boolean THEN NULL"
+                      "  ELSE coalesce($9::int, tpm_burst) END,"
+                      " bytes_per_token = coalesce($12::double precision, bytes_per_token)"
                       " WHERE name = $1 RETURNING {}",
                       kStoredColumns),
           change.name, nullable(rpm), nullable(opt_text(change.burst)),
           nullable(opt_text(change.max_inflight)), nullable(enabled),
-          nullable(opt_text(change.preference)), nullable(probe));
+          nullable(opt_text(change.preference)), nullable(probe), nullable(tpm),
+          nullable(opt_text(change.tpm_burst)), change.clear_tpm, change.clear_tpm_burst,
+          nullable(bpt));
       if (change.enabled && *change.enabled) {
         // --enable resumes a suspended model at once (issue 14).
         tx.exec_params(

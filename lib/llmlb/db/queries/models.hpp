@@ -29,7 +29,9 @@ std::vector<ModelRow> read_model_rows(Session& session, const ModelRowQuery& que
 /// Creates or updates one model in a single transaction and returns its stored row (configured
 /// limits and updated_at; the load figures are 0). A new model needs rpm (UsageError
 /// otherwise); its burst defaults to one second of rpm (at least 1), max_inflight to 50,
-/// enabled to true and preference to 100. Throws DatabaseError "cannot store limits of model
+/// enabled to true and preference to 100; tpm and tpm_burst (issue 17) to NULL (no token
+/// budget; the default burst) and bytes_per_token to 4. Throws DatabaseError "cannot store limits
+/// of model
 /// '<name>': ...".
 ModelRow store_limits(Session& session, const models::ValidChange& change);
 

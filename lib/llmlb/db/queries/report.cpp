@@ -81,7 +81,15 @@ void read_calls(Snapshot& tx, const Window& w, ReportData& d,
       " percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok'),"
       " max(latency_ms) FILTER (WHERE outcome = 'ok'),"
       " avg(latency_ms) FILTER (WHERE outcome = 'ok'),"
-      " llmlb.max_calls_in_window(model, interval '60 seconds', $1::timestamptz)"
+      " llmlb.max_calls_in_window(model, interval '60 seconds', $1::timestamptz),"
+      // Issue 17: reserved against settled tokens of answered calls that reserved some.
+      " count(*) FILTER (WHERE outcome = 'ok' AND settled_tokens IS NOT NULL"
+      "  AND reserved_tokens IS NOT NULL),"
+      " coalesce(sum(reserved_tokens) FILTER (WHERE outcome = 'ok'"
+      "  AND settled_tokens IS NOT NULL), 0)::bigint,"
+      " coalesce(sum(settled_tokens) FILTER (WHERE outcome = 'ok'"
+      "  AND reserved_tokens IS NOT NULL), 0)::bigint,"
+      " count(*) FILTER (WHERE outcome = 'ok' AND settled_tokens > reserved_tokens)"
       " FROM llmlb.calls WHERE sent_at >= $1::timestamptz AND sent_at < $2::timestamptz"
       " GROUP BY model ORDER BY model",
       w.start, w.stop);
@@ -109,6 +117,10 @@ void read_calls(Snapshot& tx, const Window& w, ReportData& d,
     m.max_ms = opt_double(r[10]);
     m.mean_ms = opt_double(r[11]);
     m.peak_minute = r[12].as<long long>();
+    m.token_calls = r[13].as<long long>();
+    m.tokens_reserved = r[14].as<long long>();
+    m.tokens_settled = r[15].as<long long>();
+    m.under_reserved = r[16].as<long long>();
   }
   for (const auto& r :
        tx.exec_params("SELECT coalesce(error_class, outcome), count(*) FROM llmlb.calls"
