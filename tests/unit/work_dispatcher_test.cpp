@@ -255,3 +255,71 @@ TEST_CASE("a connection lost after the request was sent is a transient call, not
   CHECK(d.results()[0].call.sent);
   CHECK(f.sent.size() == 1);
 }
+
+TEST_CASE("overload notes: answers with their latency, timeouts, 503/529; due at once or later") {
+  Fixture f;
+  auto d = f.make();
+  std::vector<ClaimedTask> tasks;
+  for (int i = 1; i <= 5; ++i) {
+    tasks.push_back(task(i, "m0", "p"));
+  }
+  tasks[4].lease.claimed_at = "2026-12-01 10:00:00.5+00";
+  tasks.push_back(task(6, "m1", "q"));
+  d.dispatch(std::move(tasks), f.t0, f.t0);
+  auto ok = reply(f.sent[0].tag, 200, R"({"answer": "a"})");
+  d.on_response(ok);
+  ok.tag = f.sent[1].tag;
+  ok.elapsed = 350ms;
+  d.on_response(ok);
+  llmlb::http::Response timeout;
+  timeout.tag = f.sent[2].tag;
+  timeout.timed_out = true;
+  timeout.elapsed = 500ms;
+  timeout.transport_error = "timed out";
+  d.on_response(timeout);
+  d.on_response(reply(f.sent[3].tag, 503, "busy"));
+  d.on_response(reply(f.sent[4].tag, 529, "overloaded"));
+  d.on_response(reply(f.sent[5].tag, 200, R"({"answer": "b"})"));
+
+  const auto& n = d.overload().at("m0");
+  CHECK(n.ok == 2);
+  CHECK(n.timeouts == 1);
+  CHECK(n.overloaded == 2);
+  CHECK(n.latency_ms.size() == 3);  // the answers and the timed-out call
+  CHECK(n.median_latency_ms() == doctest::Approx(350.0));
+  CHECK(n.latest_claimed_at == "2026-12-01 10:00:00.5+00");
+  CHECK(n.urgent());
+  // m0 has a timeout: due at once; m1 has only an answer: due once, then every interval.
+  auto due = d.overload_due(f.t0, 250ms);
+  CHECK(due == std::vector<std::string>{"m0", "m1"});
+  d.overload_written("m0", f.t0);
+  d.overload_written("m1", f.t0);
+  CHECK(d.overload().empty());
+  std::vector<ClaimedTask> more;
+  more.push_back(task(7, "m1", "r"));
+  d.dispatch(std::move(more), f.t0, f.t0);
+  d.on_response(reply(f.sent.back().tag, 200, R"({"answer": "c"})"));
+  CHECK(d.overload_due(f.t0 + 100ms, 250ms).empty());
+  CHECK(d.overload_due(f.t0 + 250ms, 250ms) == std::vector<std::string>{"m1"});
+}
+
+TEST_CASE("overload notes are not kept with overload protection off") {
+  Fixture f;
+  f.opt.overload_protection = false;
+  auto d = f.make();
+  std::vector<ClaimedTask> tasks;
+  tasks.push_back(task(1, "m0", "p"));
+  d.dispatch(std::move(tasks), f.t0, f.t0);
+  d.on_response(reply(f.sent[0].tag, 503, "busy"));
+  CHECK(d.overload().empty());
+  CHECK(d.overload_due(f.t0, 250ms).empty());
+}
+
+TEST_CASE("overload note median: odd, even, empty") {
+  OverloadNote n;
+  CHECK(n.median_latency_ms() == 0.0);
+  n.latency_ms = {300, 100, 200};
+  CHECK(n.median_latency_ms() == doctest::Approx(200.0));
+  n.latency_ms = {400, 100, 300, 200};
+  CHECK(n.median_latency_ms() == doctest::Approx(250.0));
+}

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <string>
 
 using llmlb::work::redact_url;
@@ -87,4 +89,19 @@ TEST_CASE("work options: --max-retry-after and --models") {
   CHECK(validate(o).ok());
   o.models = {std::string("a\0b", 3)};
   CHECK_FALSE(validate(o).ok());
+}
+
+TEST_CASE("work options: --overload-latency-ratio is 0 (off) or from 1.5 to 100") {
+  for (const double good : {0.0, 1.5, 2.5, 100.0}) {
+    auto o = with_url("http://127.0.0.1:8080");
+    o.overload_latency_ratio = good;
+    CHECK(validate(o).ok());
+  }
+  for (const double bad : {-1.0, 1.0, 1.49, 100.5, std::nan("")}) {
+    auto o = with_url("http://127.0.0.1:8080");
+    o.overload_latency_ratio = bad;
+    const auto r = validate(o);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("--overload-latency-ratio") != std::string::npos);
+  }
 }

@@ -52,3 +52,13 @@ TEST_CASE("live table has a row per model and a totals row") {
   CHECK(table.find("not configured") != std::string::npos);
   CHECK(table.find("backlog 112 (100 unpinned)") != std::string::npos);
 }
+
+TEST_CASE("progress line: a model held below max_inflight by overload protection says so") {
+  Totals t;
+  auto f = sample();
+  f.models[0].effective_max_inflight = 3;
+  CHECK(format_progress(t, f, 10).find("4/5 inflight (overloaded: 3 allowed)") !=
+        std::string::npos);
+  f.models[0].effective_max_inflight = 5;
+  CHECK(format_progress(t, f, 10).find("overloaded") == std::string::npos);
+}

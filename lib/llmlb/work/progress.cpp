@@ -36,6 +36,9 @@ std::string format_progress(const Totals& t, const Figures& f, double window_sec
     line += fmt::format(" | {} {}/{} calls/{:.0f}s {}/{} inflight", util::sanitize(m.name),
                         m.sent_last_window, allowed_in_window(m, window_seconds), window_seconds,
                         m.in_flight, m.max_inflight);
+    if (m.overloaded()) {  // issue 16: held below max_inflight by overload protection
+      line += fmt::format(" (overloaded: {} allowed)", m.effective_max_inflight);
+    }
   }
   if (!stuck.empty()) {
     line += " | unsolvable pinned:" + stuck;
