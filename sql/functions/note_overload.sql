@@ -29,8 +29,8 @@
 -- Output: the model's effective max in flight, its configured max_inflight, whether this report
 --   lowered it, and the reason stored (NULL when the limit is not lowered).
 -- Locks: pg_advisory_xact_lock(72617, model id) (claim()'s lock), and its llmlb.quota row.
--- Edge cases: an unknown model returns no row. A model without a quota row gets one. A report of
---   nothing (all counts 0) changes nothing.
+-- Edge cases: an unknown model returns no row. A model without a quota row gets one, with a full
+--   bucket. A report of nothing (all counts 0) changes nothing.
 
 CREATE OR REPLACE FUNCTION llmlb.note_overload(p_model text, p_ok integer, p_timeouts integer,
                                                p_overloaded integer,
@@ -61,8 +61,10 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock(72617, v_id);
   v_now := clock_timestamp();
+  -- A model without a quota row has a full bucket (as in claim()): the new row keeps it so.
   INSERT INTO llmlb.quota (model_id, tokens, refilled_at, factor_at)
-    VALUES (v_id, 0, v_now, v_now) ON CONFLICT (model_id) DO NOTHING;
+    SELECT v_id, mo.burst, v_now, v_now FROM llmlb.models mo WHERE mo.id = v_id
+    ON CONFLICT (model_id) DO NOTHING;
   SELECT * INTO q FROM llmlb.quota WHERE model_id = v_id;
   v_limit := least(q.inflight_limit, v_max);
   v_base := q.latency_base_ms;

@@ -218,14 +218,16 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
       }
     }
     if (change.enabled.value_or(false)) {
-      // --enable also ends a 429 cooldown and the reduced rate after it: the operator says the
-      // model can serve now. Quota state is written only under the model's advisory lock.
+      // --enable also ends a 429 cooldown and the reduced rate after it, and forgets the calls
+      // in flight overload protection learned (issue 16): the operator says the model can serve
+      // now. Quota state is written only under the model's advisory lock.
       tx.exec_params(
           "SELECT pg_advisory_xact_lock(72617, m.id) FROM llmlb.models m WHERE m.name = $1",
           change.name);
       tx.exec_params(
           "UPDATE llmlb.quota q SET cooldown_until = NULL, rate_factor = 1,"
-          " factor_at = clock_timestamp() FROM llmlb.models m"
+          " factor_at = clock_timestamp(), inflight_limit = NULL, overload_reason = NULL"
+          " FROM llmlb.models m"
           " WHERE m.name = $1 AND q.model_id = m.id",
           change.name);
     }
