@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("docs/benchmarks.md", "docs/bottlenecks.md")
 AB_DIR = "docs/bench/ab-2026-12-01"
 BOUNDARY_DIR = "docs/bench/boundary-2026-12-01"
+TPM_DIR = "docs/bench/tpm-2026-12-01"
 TOOL = "tests/bench/render_docs.py"
 MISSING = "—"
 MODELS = [f"m{i}" for i in range(10)]
@@ -100,8 +101,9 @@ class Results:
     """The results files the docs cite."""
 
     def __init__(self, main: dict, ab: dict[str, dict] | None = None,
-                 boundary: dict[str, dict] | None = None):
+                 boundary: dict[str, dict] | None = None, tpm: dict[str, dict] | None = None):
         self.main = main
+        self.tpm = tpm or {}            # file stem -> the whole tests/bench/tpm.py result
         self.runs = main.get("runs", {})
         self.machine = main.get("machine", {})
         self.ab = ab or {}              # file stem -> its "runs"
@@ -114,7 +116,9 @@ class Results:
               for p in sorted((root / AB_DIR).glob("*.json"))}
         bd = {p.stem: json.loads(p.read_text())["runs"]
               for p in sorted((root / BOUNDARY_DIR).glob("*.json"))}
-        return cls(main, ab, bd)
+        tpm = {p.stem: json.loads(p.read_text())
+               for p in sorted((root / TPM_DIR).glob("*.json"))}
+        return cls(main, ab, bd, tpm)
 
     def has(self, name: str) -> bool:
         return bool(runs_of(self.runs.get(name)))
@@ -593,6 +597,65 @@ def boundary_summary(res: Results) -> str:
             f"and sent again: {fmt_stat([r[7] for r in rows], pct(2))} (before "
             f"deadline-aware claiming, run (e) of results.json: "
             f"{res.fig('e', lambda r: r['abandoned_calls'] / r['backend_calls'], pct(2))})")
+
+
+# ---- benchmarks.md: token budgets (issue 17; tests/bench/tpm.py results files)
+
+
+@block("tpm-2026-12-01",
+       f"{TPM_DIR}/run-*: models.M (tpm, tpm_burst, tokens_at_backend, token_bound, "
+       "utilisation_of_bound, max_1s, bound_1s, max_5s, bound_5s, tpm_429_at_backend, "
+       "estimator.reserved/settled/error_pct/under_reserved_calls/calls)")
+def tpm_table(res: Results) -> str:
+    if not res.tpm:
+        return "*Not measured yet.*\n"
+    return render_tpm(res, list(res.tpm.items()))
+
+
+def render_tpm(res: Results, runs: list[tuple[str, dict]]) -> str:
+    out = table(["run", "model", "tpm / burst", "tokens at the backend / token bound",
+                 "of the bound", "busiest 1 s / 5 s against their bound",
+                 "429s at the backend", "reserved / settled (estimator error)",
+                 "calls under-reserved"], [
+        [stem, m, f"{v['tpm']} / {v['tpm_burst']}",
+         f"{v['tokens_at_backend']} / {v['token_bound']}",
+         pct(1)(v["utilisation_of_bound"]),
+         f"{v['max_1s']} / {v['bound_1s']}, {v['max_5s']} / {v['bound_5s']}",
+         str(v["tpm_429_at_backend"]),
+         f"{v['estimator']['reserved']} / {v['estimator']['settled']} "
+         f"({v['estimator']['error_pct']:+.1f}%)",
+         f"{v['estimator']['under_reserved_calls']} of {v['estimator']['calls']}"]
+        for stem, r in runs for m, v in r["models"].items()])
+    shares = [v["utilisation_of_bound"] for _, r in runs for v in r["models"].values()]
+    out.append(f"| **all runs and models** | | | | **{fmt_stat(shares, pct(1))}** | | | | |")
+    commits = sorted({str(get(r, "_binary.git_head")) for _, r in runs})
+    dates = sorted(str(r.get("_ran_at")) for _, r in runs)
+    out.append("")
+    out.append(f"<sub>Source: `{TPM_DIR}/run-*.json` ({len(runs)} runs); {dates[0][:16]}–"
+               f"{dates[-1][11:16]}; binary of commit {', '.join(commits)}; command: "
+               f"`nice .venv/bin/python -m tests.bench.tpm --run N --out {TPM_DIR}/run-N.json`."
+               "</sub>")
+    return "\n".join(out) + "\n"
+
+
+@block("tpm-2026-12-01-summary",
+       f"{TPM_DIR}/run-*: models.M.utilisation_of_bound, max_1s/bound_1s, max_5s/bound_5s, "
+       "estimator.error_pct, estimator.under_reserved_calls/calls, tpm_429_at_backend")
+def tpm_summary(res: Results) -> str:
+    ms = [v for r in res.tpm.values() for v in r["models"].values()]
+    if not ms:
+        return "*Not measured yet.*"
+    over = sum(1 for v in ms if v["max_1s"] > v["bound_1s"] or v["max_5s"] > v["bound_5s"])
+    errs = [v["estimator"]["error_pct"] / 100 for v in ms]
+    under = [v["estimator"]["under_reserved_calls"] / v["estimator"]["calls"] for v in ms
+             if v["estimator"]["calls"]]
+    refused = [v["tpm_429_at_backend"] for v in ms]
+    return (f"the backend received {fmt_stat([v['utilisation_of_bound'] for v in ms], pct(1))} "
+            f"of the token bound (runs × models); 1 s and 5 s windows over "
+            f"`tpm × W / 60 + burst`: {over}; reserved against settled: "
+            f"{fmt_stat(errs, lambda x: f'{100 * x:+.0f}%')}; calls that took more than they "
+            f"reserved: {fmt_stat(under, pct(1))}; calls the backend's own quota refused: "
+            f"{fmt_stat(refused, num(0))} per model and run")
 
 
 # ---- benchmarks.md: lab detail
