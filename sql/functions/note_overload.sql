@@ -1,6 +1,6 @@
 -- llmlb.note_overload(p_model text, p_ok integer, p_timeouts integer, p_overloaded integer,
 --                     p_median_ms double precision, p_claimed_at timestamptz,
---                     p_latency_ratio double precision DEFAULT 2.5)
+--                     p_timeout_ms double precision, p_latency_ratio double precision DEFAULT 2.5)
 --   RETURNS TABLE (effective integer, configured integer, lowered boolean, reason text)
 --
 -- What a worker's last calls of one model said about the model's capacity (issue 16), and the
@@ -8,10 +8,15 @@
 -- Inputs: since the worker's last report, p_ok answers, p_timeouts calls that timed out and
 --   p_overloaded calls answered 503 or 529; p_median_ms, the median latency of the answers and
 --   the timed-out calls together (a timed-out call counts with its time to the timeout; NULL:
---   none); p_claimed_at, the latest claim time of the calls reported; p_latency_ratio, how far
---   above the model's baseline the median may rise before it counts as overload (<= 0: never).
--- Signals: a 503/529, or at least 2 timeouts and as many as answers ("hard"); or, with at least 5 calls, a
---   median above p_latency_ratio x latency_base_ms ("slow": calls queue at the backend).
+--   none); p_claimed_at, the latest claim time of the calls reported; p_timeout_ms, the
+--   worker's request timeout (NULL: none); p_latency_ratio, how far above the model's baseline
+--   the median may rise before it counts as overload (<= 0: never).
+-- Signals ("hard"): at least 2 timeouts and no more answers than timeouts, or at least 2
+--   503/529s making at least a tenth of the calls (one stray 503 is no signal). ("slow": calls
+--   queue at the backend, and soon will time out) with at least 5 calls, a median above both
+--   p_latency_ratio x latency_base_ms and a third of p_timeout_ms: a queue whose calls finish
+--   far within the timeout costs nothing but latency, and a noisy median must not cut a model
+--   that keeps up.
 -- Decrease, on a hard signal, or a slow one from a call claimed after the last decrease
 --   (inflight_cut_at; calls claimed before it were sent under the old limit, so one decrease
 --   per round trip; timed-out calls are not excused so: their work still queues ahead): from
@@ -36,6 +41,7 @@ CREATE OR REPLACE FUNCTION llmlb.note_overload(p_model text, p_ok integer, p_tim
                                                p_overloaded integer,
                                                p_median_ms double precision,
                                                p_claimed_at timestamptz,
+                                               p_timeout_ms double precision,
                                                p_latency_ratio double precision DEFAULT 2.5)
 RETURNS TABLE (effective integer, configured integer, lowered boolean, reason text)
 LANGUAGE plpgsql AS $$
@@ -68,9 +74,11 @@ BEGIN
   SELECT * INTO q FROM llmlb.quota WHERE model_id = v_id;
   v_limit := least(q.inflight_limit, v_max);
   v_base := q.latency_base_ms;
-  v_hard := v_overloaded > 0 OR (v_timeouts >= 2 AND v_timeouts >= v_ok);
+  v_hard := (v_timeouts >= 2 AND v_timeouts >= v_ok)
+            OR (v_overloaded >= 2 AND 10 * v_overloaded >= v_ok + v_timeouts + v_overloaded);
   v_slow := coalesce(p_latency_ratio, 0) > 0 AND v_ok + v_timeouts >= 5 AND v_base > 0
-            AND p_median_ms > p_latency_ratio * v_base;
+            AND p_median_ms > p_latency_ratio * v_base
+            AND p_median_ms > coalesce(p_timeout_ms, 0) / 3;
   IF v_hard OR v_slow THEN
     SELECT count(*) INTO v_inflight FROM llmlb.live_leases l WHERE l.model = p_model;
   END IF;

@@ -301,6 +301,16 @@ TEST_CASE("overload notes: answers with their latency, timeouts, 503/529; due at
   d.on_response(reply(f.sent.back().tag, 200, R"({"answer": "c"})"));
   CHECK(d.overload_due(f.t0 + 100ms, 250ms).empty());
   CHECK(d.overload_due(f.t0 + 250ms, 250ms) == std::vector<std::string>{"m1"});
+  // A single 503 is not urgent; a second one is.
+  d.overload_written("m1", f.t0 + 250ms);
+  std::vector<ClaimedTask> two;
+  two.push_back(task(40, "m1", "x"));
+  two.push_back(task(41, "m1", "y"));
+  d.dispatch(std::move(two), f.t0, f.t0);
+  d.on_response(reply(f.sent[f.sent.size() - 2].tag, 503, "busy"));
+  CHECK(d.overload_due(f.t0 + 260ms, 250ms).empty());
+  d.on_response(reply(f.sent.back().tag, 503, "busy"));
+  CHECK(d.overload_due(f.t0 + 260ms, 250ms) == std::vector<std::string>{"m1"});
 }
 
 TEST_CASE("overload notes are not kept with overload protection off") {

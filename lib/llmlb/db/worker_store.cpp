@@ -137,7 +137,7 @@ class PgWorkerStore final : public work::Store {
   }
 
   work::OverloadState note_overload(const std::string& model, const work::OverloadNote& n,
-                                    double latency_ratio) override {
+                                    double timeout_ms, double latency_ratio) override {
     return translate_errors("overload report failed", [&] {
       pqxx::nontransaction tx(*conn_);
       const std::optional<std::string> median =
@@ -147,8 +147,9 @@ class PgWorkerStore final : public work::Store {
       const std::optional<std::string> claimed =
           n.latest_claimed_at.empty() ? std::nullopt
                                       : std::optional<std::string>(n.latest_claimed_at);
-      const auto rows = tx.exec_prepared("overload", model, n.ok, n.timeouts, n.overloaded,
-                                         nullable(median), nullable(claimed), latency_ratio);
+      const auto rows =
+          tx.exec_prepared("overload", model, n.ok, n.timeouts, n.overloaded, nullable(median),
+                           nullable(claimed), timeout_ms, latency_ratio);
       work::OverloadState o;
       if (!rows.empty()) {
         o.effective = rows[0]["effective"].as<int>();
@@ -229,7 +230,7 @@ class PgWorkerStore final : public work::Store {
     conn_->prepare("reachable", "SELECT llmlb.note_reachable()");
     conn_->prepare("overload",
                    "SELECT effective, configured, lowered, reason FROM llmlb.note_overload($1, $2,"
-                   " $3, $4, $5::double precision, $6::timestamptz, $7)");
+                   " $3, $4, $5::double precision, $6::timestamptz, $7, $8)");
     conn_->prepare("model_health",
                    "SELECT suspended, changed, reason FROM llmlb.note_model_health($1, $2,"
                    " $3::text, $4, nullif($5, ''), $6)");

@@ -275,7 +275,7 @@ std::vector<std::string> Dispatcher::overload_due(Clock::time_point now,
                                                   Clock::duration interval) const {
   std::vector<std::string> due;
   for (const auto& [model, note] : overload_) {
-    if (note.ok == 0 && !note.urgent()) {
+    if (note.ok == 0 && note.timeouts == 0 && note.overloaded == 0) {
       continue;
     }
     const auto last = overload_reported_.find(model);

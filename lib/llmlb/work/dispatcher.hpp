@@ -91,8 +91,8 @@ class Dispatcher {
   /// Issue 16: per-model capacity notes (answers and their latency, timeouts, 503/529) since
   /// each model's last report; empty unless options.overload_protection.
   const std::map<std::string, OverloadNote>& overload() const noexcept { return overload_; }
-  /// The models whose note should be reported at `now`: it has a timeout or a 503/529, or its
-  /// last report is `interval` old.
+  /// The models whose note should be reported at `now`: it has 2 or more timeouts and
+  /// 503/529s, or it has any call and its last report is `interval` old (or there was none).
   std::vector<std::string> overload_due(Clock::time_point now, Clock::duration interval) const;
   /// Forgets `model`'s note, reported at `now`.
   void overload_written(const std::string& model, Clock::time_point now);

@@ -62,6 +62,8 @@ bool write_health(DbLink& link, Dispatcher& calls, const util::Logger& log) {
 bool write_overload(DbLink& link, Dispatcher& calls, const util::Logger& log,
                     std::chrono::steady_clock::time_point now) {
   const double latency_ratio = calls.options().overload_latency_ratio;
+  const double timeout_ms =
+      std::chrono::duration<double, std::milli>(calls.options().request_timeout).count();
   const auto due = calls.overload_due(now, std::chrono::milliseconds(250));
   if (due.empty()) {
     return true;
@@ -70,7 +72,8 @@ bool write_overload(DbLink& link, Dispatcher& calls, const util::Logger& log,
   if (!link.run("overload report", calls.results().size(), [&](Store& s) {
         said.clear();
         for (const auto& model : due) {
-          said[model] = s.note_overload(model, calls.overload().at(model), latency_ratio);
+          said[model] =
+              s.note_overload(model, calls.overload().at(model), timeout_ms, latency_ratio);
         }
       })) {
     return false;

@@ -19,7 +19,7 @@ namespace llmlb::work {
 bool write_health(DbLink& link, Dispatcher& calls, const util::Logger& log);
 
 /// Issue 16. Reports `calls`' capacity notes that are due (Dispatcher::overload_due at `now`:
-/// a timeout or 503/529 at once, answers every 250 ms per model) through `link`, and logs a
+/// 2 timeouts or 503/529s at once, other calls every 250 ms per model) through `link`, and logs a
 /// warning when a model's calls in flight were lowered. Returns false when the link is (or
 /// went) down; the notes not written stay in `calls`.
 bool write_overload(DbLink& link, Dispatcher& calls, const util::Logger& log,

@@ -84,8 +84,8 @@ struct OverloadNote {
   std::string latest_claimed_at;  ///< latest claim time of the calls noted (database text)
   static constexpr std::size_t kMaxSamples = 512;
 
-  /// True when the note carries a timeout or a 503/529 (to be reported at once).
-  bool urgent() const noexcept { return timeouts > 0 || overloaded > 0; }
+  /// True when the note carries 2 or more timeouts and 503/529s (to be reported at once).
+  bool urgent() const noexcept { return timeouts + overloaded >= 2; }
   /// The median of latency_ms; 0 when there is none.
   double median_latency_ms() const;
 };

@@ -102,9 +102,10 @@ class Store {
   }
 
   /// Issue 16. Reports what the calls of `model` said about its capacity
-  /// (llmlb.note_overload()); `latency_ratio` as in WorkOptions::overload_latency_ratio.
+  /// (llmlb.note_overload()); `timeout_ms` is the request timeout, `latency_ratio` as in
+  /// WorkOptions::overload_latency_ratio.
   virtual OverloadState note_overload(const std::string& /*model*/, const OverloadNote& /*note*/,
-                                      double /*latency_ratio*/) {
+                                      double /*timeout_ms*/, double /*latency_ratio*/) {
     return {};
   }
 
