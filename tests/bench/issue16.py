@@ -218,8 +218,8 @@ def _llmlb_time_args(cfg: Cfg) -> list[str]:
             "--backoff-max", C.fmt_duration(60 * s)]
 
 
-def run_llmlb(cfg: Cfg, kind: str) -> dict:
-    name = f"{kind}_b"
+def run_llmlb(cfg: Cfg, kind: str, extra: tuple[str, ...] = (), name: str | None = None) -> dict:
+    name = name or f"{kind}_b"
     d = _rundir(cfg, name)
     loads = [_load_note(cfg, "before")]
     with C.fresh_db(name, cfg.keep_db) as url, \
@@ -228,7 +228,8 @@ def run_llmlb(cfg: Cfg, kind: str) -> dict:
         C.insert_tasks(url, cfg.seed, 0, cfg.n)
         t0 = time.time()
         procs = [C.start_work(url, b.url, d / f"llmlb{k}.log", "--max-inflight-total",
-                              str(cfg.per_proc), "--until-empty", *_llmlb_time_args(cfg))
+                              str(cfg.per_proc), "--until-empty", *_llmlb_time_args(cfg),
+                              *extra)
                  for k in range(cfg.procs)]
         C.wait_procs(procs, timeout=1800)
         rows = C.task_rows(url)
@@ -237,6 +238,10 @@ def run_llmlb(cfg: Cfg, kind: str) -> dict:
     arrivals = C.read_arrivals(d / "arrivals.jsonl")
     res = _finite_summary(kind, "b", cfg, t0, rows, arrivals)
     res["lost_batches"] = None  # llmlb sends no batches
+    res["llmlb_args"] = list(extra)
+    res["overload_events"] = sum(1 for p in procs for ev in C.log_events(p.log_path)
+                                 if ev.get("event") == "model_overloaded")
+    res["backend_queued_calls"] = sum(1 for a in arrivals if (a.get("queue_wait") or 0) > 0.001)
     res["llmlb"] = _llmlb_summaries(procs)
     res["llmlb"]["processes"], res["llmlb"]["max_inflight_total_each"] = cfg.procs, cfg.per_proc
     res["call_outcomes"] = {}
@@ -330,6 +335,14 @@ def run_overload(cfg: Cfg, factor: int, protection: bool) -> dict:
 
 RUNNERS = {
     "cap_a": lambda cfg: run_legacy(cfg, "cap"), "cap_b": lambda cfg: run_llmlb(cfg, "cap"),
+    # Controls (not in the default set): llmlb without overload protection, whose latency
+    # detector fired on backends that never queued in the first runs.
+    "cap_b_noprot": lambda cfg: run_llmlb(cfg, "cap", ("--no-overload-protection",),
+                                          "cap_b_noprot"),
+    "eq_b_noprot": lambda cfg: run_llmlb(cfg, "eq", ("--no-overload-protection",),
+                                         "eq_b_noprot"),
+    "fault_b_noprot": lambda cfg: run_llmlb(cfg, "fault", ("--no-overload-protection",),
+                                            "fault_b_noprot"),
     "eq_a": lambda cfg: run_legacy(cfg, "eq"), "eq_b": lambda cfg: run_llmlb(cfg, "eq"),
     "fault_a": lambda cfg: run_legacy(cfg, "fault"),
     "fault_b": lambda cfg: run_llmlb(cfg, "fault"),
@@ -347,7 +360,8 @@ def _git(*args: str) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="issue 16's benchmark (see the module docstring)")
-    p.add_argument("--only", help=f"comma-separated of: {','.join(SCENARIOS)}")
+    p.add_argument("--only", help=f"comma-separated of: {','.join(RUNNERS)} (default: all "
+                   "but the *_noprot controls)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--n", type=int, default=Cfg.n, help="tasks of cap/eq/fault")
     p.add_argument("--over-n", type=int, default=Cfg.over_n, help="tasks of over*")
@@ -358,7 +372,7 @@ def main(argv=None) -> int:
     p.add_argument("--keep-db", action="store_true")
     a = p.parse_args(argv)
     only = SCENARIOS if not a.only else [s.strip() for s in a.only.split(",") if s.strip()]
-    bad = [s for s in only if s not in SCENARIOS]
+    bad = [s for s in only if s not in RUNNERS]
     if bad:
         p.error(f"unknown scenario(s) {bad}")
     if not C.LLMLB.exists():

@@ -425,7 +425,9 @@ def finite_table(res: Results, rows: list[tuple[str, str]], cols: list[str], wha
        "goodput_per_s, ceiling")
 def finite_like_for_like(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "cap_a"), ("llmlb", "cap_b")],
+        res, [("today's design", "cap_a"), ("llmlb", "cap_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "cap_b_noprot")]
+           if res.has("cap_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
          "goodput_per_s", "bound_s", "ceiling"],
         "finite-capacity backend, like for like", issue16_cmd(res, "cap_a,cap_b"), ("cap_a", "cap_b"))
@@ -436,7 +438,9 @@ def finite_like_for_like(res: Results) -> str:
        "goodput_per_s, bound_s, ceiling")
 def finite_equal_total(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "eq_a"), ("llmlb", "eq_b")],
+        res, [("today's design", "eq_a"), ("llmlb", "eq_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "eq_b_noprot")]
+           if res.has("eq_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
          "goodput_per_s", "bound_s", "ceiling"],
         "finite-capacity backend, equal total concurrency", issue16_cmd(res, "eq_a,eq_b"),
@@ -448,7 +452,9 @@ def finite_equal_total(res: Results) -> str:
        "lost_batches, goodput_per_s")
 def finite_faults(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "fault_a"), ("llmlb", "fault_b")],
+        res, [("today's design", "fault_a"), ("llmlb", "fault_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "fault_b_noprot")]
+           if res.has("fault_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
          "goodput_per_s"],
         "faults injected on both sides", issue16_cmd(res, "fault_a,fault_b"), ("fault_a", "fault_b"))
@@ -492,7 +498,8 @@ def overload_verdict(res: Results, name: str, protection: bool) -> bool | None:
 
 
 @block("summary-finite",
-       "runs.cap_a, cap_b, eq_a, eq_b, fault_a, fault_b (makespan_s, bound_s, ceiling, http_429, "
+       "runs.cap_a, cap_b, eq_a, eq_b, fault_a, fault_b, *_b_noprot (makespan_s, bound_s, ceiling, "
+       "http_429, "
        "lost_batches, failed, unsolved, resent, config); runs.over4_on, over4_off, over8_on, "
        "over8_off (goodput_of_capacity, goodput_whole_of_capacity, resent, failed, "
        "capacity_per_s)")
@@ -502,24 +509,26 @@ def summary_finite(res: Results) -> str:
         return "*Not measured yet*: issue 16's scenarios are not in `docs/bench/results.json`."
     n = cfg16(res, "cap_a", "n") or cfg16(res, "eq_a", "n")
     slots, rpm, burst = (cfg16(res, "cap_a", k) for k in ("slots", "quota_rpm", "quota_burst"))
-    mk = lambda k: f"**{res.fig(k, 'makespan_s')} s**"  # noqa
+    mk = lambda k: f"**{res.fig(k, 'makespan_s')}**"  # noqa
     gain = lambda a, b: res.ratio(a, "makespan_s", b, "makespan_s")  # noqa
     ceil = lambda a, b: res.ratio(a, "makespan_s", b, "bound_s")  # noqa
+    ctl = lambda k: (f"; without overload protection {res.fig(k + '_noprot', 'makespan_s')}"  # noqa
+                     if res.has(k + "_noprot") else "")
     faults = cfg16(res, "fault_a", "faults") or {}
     fdesc = ", ".join(f"{k.replace('fault_', '')} {100 * v:g}%" for k, v in faults.items())
     rows = [
         [f"**like for like**: {slots} service slots per model (today's per-model concurrency), "
-         f"provider quota {rpm:g} rpm / burst {burst:g} per model" if slots else "like for like",
+         f"provider quota {rpm:,.0f} rpm / burst {burst:g} per model" if slots else "like for like",
          f"{mk('cap_a')}; {res.fig('cap_a', 'http_429', num(0))} HTTP 429; "
          f"{res.fig('cap_a', 'lost_batches', num(0))} lost batches",
-         f"{mk('cap_b')}; {res.fig('cap_b', 'http_429', num(0))} HTTP 429",
-         f"**{gain('cap_a', 'cap_b')}** faster",
+         f"{mk('cap_b')}; {res.fig('cap_b', 'http_429', num(0))} HTTP 429{ctl('cap')}",
+         f"**{gain('cap_a', 'cap_b')}**",
          f"{res.fig('cap_b', 'bound_s')} s (the slowest model's lane: n × mean latency / "
          f"{slots}); at most **{ceil('cap_a', 'cap_b')}** over today's; llmlb reaches "
          f"{res.fig('cap_b', 'ceiling', pct(0))} of it"],
         ["**equal total concurrency**, 200 in flight on both sides (the backend takes any load)",
          f"{mk('eq_a')}; {res.fig('eq_a', 'lost_batches', num(0))} lost batches",
-         mk("eq_b"), f"**{gain('eq_a', 'eq_b')}** faster",
+         mk("eq_b") + ctl("eq"), f"**{gain('eq_a', 'eq_b')}**",
          f"{res.fig('eq_b', 'bound_s')} s (Little's law: Σ n × latency / 200); at most "
          f"**{ceil('eq_a', 'eq_b')}** over today's, whose own floor is its slowest model's "
          f"lane of 20: {res.fig('eq_a', 'bound_s')} s"],
@@ -528,12 +537,14 @@ def summary_finite(res: Results) -> str:
          f"{res.fig('fault_a', 'resent', pct(1))} of calls re-sent; "
          f"{res.fig('fault_a', 'unsolved', num(0))} tasks left unsolved",
          f"{mk('fault_b')}; {res.fig('fault_b', 'resent', pct(1))} of calls re-sent; "
-         f"{res.fig('fault_b', 'failed', num(0))} tasks failed",
-         f"**{gain('fault_a', 'fault_b')}** faster", ""],
+         f"{res.fig('fault_b', 'failed', num(0))} tasks failed{ctl('fault')}",
+         f"**{gain('fault_a', 'fault_b')}**", ""],
     ]
     out = [f"{n:,} tasks pinned round-robin to 10 models (half of the issue 6 workload, same "
            f"mix), each figure the median (min–max) of its runs:" if n else "", ""]
-    out += table(["backend", "today's design", "llmlb", "llmlb vs today", "ceiling"], rows)
+    out += table(["backend", "today's design: makespan s", "llmlb: makespan s",
+                  "speed-up (today's makespan / llmlb's)", "ceiling: fastest possible makespan s"],
+                 rows)
     ov = []
     for f in (4, 8):
         on, off = f"over{f}_on", f"over{f}_off"
@@ -548,7 +559,8 @@ def summary_finite(res: Results) -> str:
             "≈ 1.5 × p99 service time; goodput while the backlog lasts):", ""]
     out += table(["", "protection on (default)", "`--no-overload-protection`",
                   "done-criteria (≥ 90% of capacity, 0 failed, < 5% re-sent; every run)"], ov)
-    all_names = names + ["over4_on", "over4_off", "over8_on", "over8_off"]
+    all_names = names + ["cap_b_noprot", "eq_b_noprot", "fault_b_noprot", "over4_on",
+                         "over4_off", "over8_on", "over8_off"]
     out += ["", res.source([k for k in all_names if res.has(k)], issue16_cmd(res, "cap_a"))]
     return "\n".join(out)
 
