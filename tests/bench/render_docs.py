@@ -61,6 +61,17 @@ def fmt_stat(values: Iterable[float], f: Callable[[float], str]) -> str:
     return f"{f(med)} ({f(lo)}–{f(hi)}), n={n}"
 
 
+def compact(values: Iterable[float], f: Callable[[float], str]) -> str:
+    """"median (min–max)" without the run count (for text that states it once), or the value
+    alone when every run gave the same; "—" for none."""
+    med, lo, hi, n = stat(values)
+    if n == 0:
+        return MISSING
+    if n == 1 or f(lo) == f(hi):
+        return f(med)
+    return f"{f(med)} ({f(lo)}–{f(hi)})"
+
+
 def num(nd: int = 1, suffix: str = "") -> Callable[[float], str]:
     return lambda v: f"{v:,.{nd}f}{suffix}"
 
@@ -416,6 +427,11 @@ def finite_table(res: Results, rows: list[tuple[str, str]], cols: list[str], wha
                 f"**{res.ratio(compare[0], 'makespan_s', compare[1], 'makespan_s')}**; goodput, "
                 f"llmlb / today's design: "
                 f"**{res.ratio(compare[1], 'goodput_per_s', compare[0], 'goodput_per_s')}**."]
+    loads = [ld["load1"] for k in names for r in runs_of(res.runs.get(k))
+             for ld in (r.get("load") if isinstance(r.get("load"), list) else [])]
+    if loads:
+        out += ["", f"1-minute load average before and after each run: "
+                f"{fmt_stat(loads, num(2))}."]
     out += ["", res.source([k for k in names if res.has(k)], command)]
     return "\n".join(out)
 
@@ -476,6 +492,10 @@ def finite_overload(res: Results) -> str:
         issue16_cmd(res, "over4_on,over4_off,over8_on,over8_off"))
 
 
+def cfig(res: Results, name: str, path, f: Callable[[float], str] = num()) -> str:
+    return compact(res.vals(name, path), f)
+
+
 def cfg16(res: Results, name: str, key: str):
     """A setting of issue 16's scenario ``name`` (its "config" in results.json)."""
     c = res.runs.get(name)
@@ -509,49 +529,53 @@ def summary_finite(res: Results) -> str:
         return "*Not measured yet*: issue 16's scenarios are not in `docs/bench/results.json`."
     n = cfg16(res, "cap_a", "n") or cfg16(res, "eq_a", "n")
     slots, rpm, burst = (cfg16(res, "cap_a", k) for k in ("slots", "quota_rpm", "quota_burst"))
-    mk = lambda k: f"**{res.fig(k, 'makespan_s')}**"  # noqa
+    mk = lambda k: f"**{cfig(res, k, 'makespan_s')}**"  # noqa
     gain = lambda a, b: res.ratio(a, "makespan_s", b, "makespan_s")  # noqa
     ceil = lambda a, b: res.ratio(a, "makespan_s", b, "bound_s")  # noqa
-    ctl = lambda k: (f"; without overload protection {res.fig(k + '_noprot', 'makespan_s')}"  # noqa
-                     if res.has(k + "_noprot") else "")
+    ctl = lambda k: (f"; without overload protection (control) {cfig(res, k + '_b_noprot', 'makespan_s')}"  # noqa
+                     if res.has(k + "_b_noprot") else "")
+    gctl = lambda k: (f" (control: {gain(k + '_a', k + '_b_noprot')})"  # noqa
+                      if res.has(k + "_b_noprot") else "")
     faults = cfg16(res, "fault_a", "faults") or {}
     fdesc = ", ".join(f"{k.replace('fault_', '')} {100 * v:g}%" for k, v in faults.items())
     rows = [
         [f"**like for like**: {slots} service slots per model (today's per-model concurrency), "
          f"provider quota {rpm:,.0f} rpm / burst {burst:g} per model" if slots else "like for like",
-         f"{mk('cap_a')}; {res.fig('cap_a', 'http_429', num(0))} HTTP 429; "
-         f"{res.fig('cap_a', 'lost_batches', num(0))} lost batches",
-         f"{mk('cap_b')}; {res.fig('cap_b', 'http_429', num(0))} HTTP 429{ctl('cap')}",
-         f"**{gain('cap_a', 'cap_b')}**",
-         f"{res.fig('cap_b', 'bound_s')} s (the slowest model's lane: n × mean latency / "
+         f"{mk('cap_a')}; {cfig(res, 'cap_a', 'http_429', num(0))} HTTP 429; "
+         f"{cfig(res, 'cap_a', 'lost_batches', num(0))} lost batches",
+         f"{mk('cap_b')}; {cfig(res, 'cap_b', 'http_429', num(0))} HTTP 429{ctl('cap')}",
+         f"**{gain('cap_a', 'cap_b')}**{gctl('cap')}",
+         f"{cfig(res, 'cap_b', 'bound_s')} s (the slowest model's lane: n × mean latency / "
          f"{slots}); at most **{ceil('cap_a', 'cap_b')}** over today's; llmlb reaches "
-         f"{res.fig('cap_b', 'ceiling', pct(0))} of it"],
+         f"{cfig(res, 'cap_b', 'ceiling', pct(0))} of it"],
         ["**equal total concurrency**, 200 in flight on both sides (the backend takes any load)",
-         f"{mk('eq_a')}; {res.fig('eq_a', 'lost_batches', num(0))} lost batches",
-         mk("eq_b") + ctl("eq"), f"**{gain('eq_a', 'eq_b')}**",
-         f"{res.fig('eq_b', 'bound_s')} s (Little's law: Σ n × latency / 200); at most "
+         f"{mk('eq_a')}; {cfig(res, 'eq_a', 'lost_batches', num(0))} lost batches",
+         mk("eq_b") + ctl("eq"), f"**{gain('eq_a', 'eq_b')}**{gctl('eq')}",
+         f"{cfig(res, 'eq_b', 'bound_s')} s (Little's law: Σ n × latency / 200); at most "
          f"**{ceil('eq_a', 'eq_b')}** over today's, whose own floor is its slowest model's "
-         f"lane of 20: {res.fig('eq_a', 'bound_s')} s"],
+         f"lane of 20: {cfig(res, 'eq_a', 'bound_s')} s"],
         [f"**faults** on the like-for-like backend ({fdesc})",
-         f"{mk('fault_a')}; {res.fig('fault_a', 'lost_batches', num(0))} lost batches; "
-         f"{res.fig('fault_a', 'resent', pct(1))} of calls re-sent; "
-         f"{res.fig('fault_a', 'unsolved', num(0))} tasks left unsolved",
-         f"{mk('fault_b')}; {res.fig('fault_b', 'resent', pct(1))} of calls re-sent; "
-         f"{res.fig('fault_b', 'failed', num(0))} tasks failed{ctl('fault')}",
-         f"**{gain('fault_a', 'fault_b')}**", ""],
+         f"{mk('fault_a')}; {cfig(res, 'fault_a', 'lost_batches', num(0))} lost batches; "
+         f"{cfig(res, 'fault_a', 'resent', pct(1))} of calls re-sent; "
+         f"{cfig(res, 'fault_a', 'unsolved', num(0))} tasks left unsolved",
+         f"{mk('fault_b')}; {cfig(res, 'fault_b', 'resent', pct(1))} of calls re-sent; "
+         f"{cfig(res, 'fault_b', 'failed', num(0))} tasks failed{ctl('fault')}",
+         f"**{gain('fault_a', 'fault_b')}**{gctl('fault')}", ""],
     ]
-    out = [f"{n:,} tasks pinned round-robin to 10 models (half of the issue 6 workload, same "
-           f"mix), each figure the median (min–max) of its runs:" if n else "", ""]
+    runs = sorted({len(runs_of(res.runs.get(k))) for k in names if res.has(k)})
+    out = [(f"{n:,} tasks pinned round-robin to 10 models (half of the issue 6 workload, same "
+            f"mix); each figure is the median (min–max) of "
+            f"{' or '.join(map(str, runs))} runs:") if n else "", ""]
     out += table(["backend", "today's design: makespan s", "llmlb: makespan s",
                   "speed-up (today's makespan / llmlb's)", "ceiling: fastest possible makespan s"],
                  rows)
     ov = []
     for f in (4, 8):
         on, off = f"over{f}_on", f"over{f}_off"
-        g = lambda k: (f"**{res.fig(k, 'goodput_of_capacity', pct(0))}** of capacity "  # noqa
-                       f"(whole run {res.fig(k, 'goodput_whole_of_capacity', pct(0))}); "
-                       f"{res.fig(k, 'resent', pct(1))} re-sent; "
-                       f"{res.fig(k, 'failed', num(0))} failed")
+        g = lambda k: (f"**{cfig(res, k, 'goodput_of_capacity', pct(0))}** of capacity "  # noqa
+                       f"(whole run {cfig(res, k, 'goodput_whole_of_capacity', pct(0))}); "
+                       f"{cfig(res, k, 'resent', pct(1))} re-sent; "
+                       f"{cfig(res, k, 'failed', num(0))} failed")
         ok_on, ok_off = overload_verdict(res, on, True), overload_verdict(res, off, False)
         ov.append([f"limits {f}× the capacity", g(on), g(off),
                    f"on: {yes_no(ok_on)}; collapse without: {yes_no(ok_off)}"])
@@ -565,24 +589,25 @@ def summary_finite(res: Results) -> str:
     return "\n".join(out)
 
 
-@block("bn-lane", "runs.eq_a, runs.cap_a, runs.eq_b: makespan_s, bound_s, lane_20_s, little_200_s, "
+@block("bn-lane", "runs.eq_a, runs.cap_a, runs.eq_b, runs.eq_b_noprot: makespan_s, bound_s, lane_20_s, little_200_s, "
        "slowest_model, slowest_done_s, mean_latency_s; config.n")
 def bn_lane(res: Results) -> str:
     if not res.has("eq_a"):
         return "not measured yet"
     sm = runs_of(res.runs["eq_a"])[0].get("slowest_model", "m9")
-    return (f"In the equal-total runs (`eq_a`, {cfg16(res, 'eq_a', 'n') or 0:,} tasks), the "
+    return (f"In the equal-total runs (`eq_a`, {cfg16(res, 'eq_a', 'n') or 0:,} tasks; median "
+            f"(min–max) of {len(runs_of(res.runs['eq_a']))} runs), the "
             f"slowest model ({sm}, mean latency "
-            f"{res.fig('eq_a', lambda r: r['mean_latency_s'][sm], num(2))} s) needs at least "
-            f"**{res.fig('eq_a', 'lane_20_s')} s** in its lane of 20, while Little's law over "
-            f"all 200 slots allows {res.fig('eq_a', 'little_200_s')} s: today's design finished "
-            f"in {res.fig('eq_a', 'makespan_s')} s ({sm}'s last answer at "
-            f"{res.fig('eq_a', 'slowest_done_s')} s), llmlb, which lets {sm} use any free slot, "
-            f"in {res.fig('eq_b', 'makespan_s')} s. With the backend itself limited to 20 "
+            f"{cfig(res, 'eq_a', lambda r: r['mean_latency_s'][sm], num(2))} s) needs at least "
+            f"**{cfig(res, 'eq_a', 'lane_20_s')} s** in its lane of 20, while Little's law over "
+            f"all 200 slots allows {cfig(res, 'eq_a', 'little_200_s')} s: today's design finished "
+            f"in {cfig(res, 'eq_a', 'makespan_s')} s, llmlb, which lets {sm} use any free slot, "
+            f"in {cfig(res, 'eq_b', 'makespan_s')} s ({cfig(res, 'eq_b_noprot', 'makespan_s')} s "
+            f"without overload protection, whose false alarms held it back: see benchmarks.md). With the backend itself limited to 20 "
             f"slots per model (`cap_a`, `cap_b`) the lane binds both designs: "
-            f"{res.fig('cap_b', 'bound_s')} s at best, today's "
-            f"{res.fig('cap_a', 'makespan_s')} s, llmlb {res.fig('cap_b', 'makespan_s')} s "
-            f"{res.note(['eq_a', 'eq_b', 'cap_a', 'cap_b'], issue16_cmd(res, 'eq_a'))}")
+            f"{cfig(res, 'cap_b', 'bound_s')} s at best, today's "
+            f"{cfig(res, 'cap_a', 'makespan_s')} s, llmlb {cfig(res, 'cap_b', 'makespan_s')} s "
+            f"{res.note(['eq_a', 'eq_b', 'eq_b_noprot', 'cap_a', 'cap_b'], issue16_cmd(res, 'eq_a'))}")
 
 
 # ---- benchmarks.md: A/B of 2026-12-01 (docs/bench/ab-2026-12-01/)
@@ -1040,7 +1065,8 @@ def bn_table(res: Results) -> str:
          f"**{res.fig('eq_a', 'lane_20_s')} s** in its 20 slots against "
          f"{res.fig('eq_a', 'little_200_s')} s for the whole workload on all 200; makespan "
          f"{res.fig('eq_a', 'makespan_s')} s",
-         f"the slowest model uses any free slot: `eq_b` {res.fig('eq_b', 'makespan_s')} s"],
+         f"the slowest model uses any free slot: `eq_b` {res.fig('eq_b', 'makespan_s')} s "
+         f"(`eq_b_noprot`, without overload protection: {res.fig('eq_b_noprot', 'makespan_s')} s)"],
         ["equal pre-split",
          f"{L('slot_s_idle_after_split')} slot-s ({slot_share(res, 'slot_s_idle_after_split')}); "
          f"cycle 2 lasted {cyc(1, 'length_s')} s, its first worker was done after "
