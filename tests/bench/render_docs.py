@@ -62,6 +62,17 @@ def fmt_stat(values: Iterable[float], f: Callable[[float], str]) -> str:
     return f"{f(med)} ({f(lo)}–{f(hi)}), n={n}"
 
 
+def compact(values: Iterable[float], f: Callable[[float], str]) -> str:
+    """"median (min–max)" without the run count (for text that states it once), or the value
+    alone when every run gave the same; "—" for none."""
+    med, lo, hi, n = stat(values)
+    if n == 0:
+        return MISSING
+    if n == 1 or f(lo) == f(hi):
+        return f(med)
+    return f"{f(med)} ({f(lo)}–{f(hi)})"
+
+
 def num(nd: int = 1, suffix: str = "") -> Callable[[float], str]:
     return lambda v: f"{v:,.{nd}f}{suffix}"
 
@@ -204,6 +215,16 @@ class Results:
 
 def run_all_cmd(names: str) -> str:
     return f".venv/bin/python -m tests.bench.run_all --only {names}"
+
+
+def issue16_cmd(res: "Results", names: str) -> str:
+    """The command recorded with issue 16's scenarios (tests/bench/issue16.py), else its
+    generic form."""
+    for n in names.split(","):
+        c = res.runs.get(n)
+        if isinstance(c, dict) and c.get("command"):
+            return c["command"]
+    return f".venv/bin/python -m tests.bench.issue16 --runs 3 --only {names}"
 
 
 # --------------------------------------------------------------------------- Markdown helpers
@@ -379,11 +400,14 @@ FINITE_COLS = {
     "solved": ("solved", num(0)),
     "failed": ("failed", num(0)),
     "calls": ("calls at the backend", num(0)),
-    "resent": ("resent (calls beyond one per task)", num(0)),
+    "resent": ("resent (calls beyond one per task, of all calls)", pct(1)),
     "http_429": ("HTTP 429", num(0)),
     "lost_batches": ("lost batches", num(0)),
     "goodput_per_s": ("goodput, tasks/s", num(1)),
+    "goodput_whole_per_s": ("goodput over the whole run, tasks/s", num(1)),
     "capacity_per_s": ("backend capacity, tasks/s", num(1)),
+    "goodput_of_capacity": ("goodput / capacity", pct(1)),
+    "bound_s": ("ceiling: fastest possible makespan s", num(1)),
     "ceiling": ("of the Little's-law ceiling", pct(1)),
 }
 
@@ -407,6 +431,11 @@ def finite_table(res: Results, rows: list[tuple[str, str]], cols: list[str], wha
                 f"**{res.ratio(compare[0], 'makespan_s', compare[1], 'makespan_s')}**; goodput, "
                 f"llmlb / today's design: "
                 f"**{res.ratio(compare[1], 'goodput_per_s', compare[0], 'goodput_per_s')}**."]
+    loads = [ld["load1"] for k in names for r in runs_of(res.runs.get(k))
+             for ld in (r.get("load") if isinstance(r.get("load"), list) else [])]
+    if loads:
+        out += ["", f"1-minute load average before and after each run: "
+                f"{fmt_stat(loads, num(2))}."]
     out += ["", res.source([k for k in names if res.has(k)], command)]
     return "\n".join(out)
 
@@ -416,21 +445,25 @@ def finite_table(res: Results, rows: list[tuple[str, str]], cols: list[str], wha
        "goodput_per_s, ceiling")
 def finite_like_for_like(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "cap_a"), ("llmlb", "cap_b")],
+        res, [("today's design", "cap_a"), ("llmlb", "cap_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "cap_b_noprot")]
+           if res.has("cap_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
-         "goodput_per_s", "ceiling"],
-        "finite-capacity backend, like for like", run_all_cmd("cap_a,cap_b"), ("cap_a", "cap_b"))
+         "goodput_per_s", "bound_s", "ceiling"],
+        "finite-capacity backend, like for like", issue16_cmd(res, "cap_a,cap_b"), ("cap_a", "cap_b"))
 
 
 @block("finite-equal-total",
        "runs.eq_a, runs.eq_b: makespan_s, solved, failed, calls, resent, http_429, lost_batches, "
-       "goodput_per_s")
+       "goodput_per_s, bound_s, ceiling")
 def finite_equal_total(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "eq_a"), ("llmlb", "eq_b")],
+        res, [("today's design", "eq_a"), ("llmlb", "eq_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "eq_b_noprot")]
+           if res.has("eq_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
-         "goodput_per_s"],
-        "finite-capacity backend, equal total concurrency", run_all_cmd("eq_a,eq_b"),
+         "goodput_per_s", "bound_s", "ceiling"],
+        "finite-capacity backend, equal total concurrency", issue16_cmd(res, "eq_a,eq_b"),
         ("eq_a", "eq_b"))
 
 
@@ -439,15 +472,18 @@ def finite_equal_total(res: Results) -> str:
        "lost_batches, goodput_per_s")
 def finite_faults(res: Results) -> str:
     return finite_table(
-        res, [("today's design", "fault_a"), ("llmlb", "fault_b")],
+        res, [("today's design", "fault_a"), ("llmlb", "fault_b")]
+        + ([("llmlb, `--no-overload-protection` (control)", "fault_b_noprot")]
+           if res.has("fault_b_noprot") else []),
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "lost_batches",
          "goodput_per_s"],
-        "faults injected on both sides", run_all_cmd("fault_a,fault_b"), ("fault_a", "fault_b"))
+        "faults injected on both sides", issue16_cmd(res, "fault_a,fault_b"), ("fault_a", "fault_b"))
 
 
 @block("finite-overload",
        "runs.over4_on, runs.over4_off, runs.over8_on, runs.over8_off: makespan_s, solved, failed, "
-       "calls, resent, http_429, goodput_per_s, capacity_per_s")
+       "calls, resent, http_429, goodput_per_s, goodput_whole_per_s, capacity_per_s, "
+       "goodput_of_capacity")
 def finite_overload(res: Results) -> str:
     return finite_table(
         res, [("4× the capacity, protection on", "over4_on"),
@@ -455,9 +491,127 @@ def finite_overload(res: Results) -> str:
               ("8× the capacity, protection on", "over8_on"),
               ("8× the capacity, protection off", "over8_off")],
         ["makespan_s", "solved", "failed", "calls", "resent", "http_429", "goodput_per_s",
-         "capacity_per_s"],
+         "goodput_whole_per_s", "capacity_per_s", "goodput_of_capacity"],
         "overload with and without protection",
-        run_all_cmd("over4_on,over4_off,over8_on,over8_off"))
+        issue16_cmd(res, "over4_on,over4_off,over8_on,over8_off"))
+
+
+def cfig(res: Results, name: str, path, f: Callable[[float], str] = num()) -> str:
+    return compact(res.vals(name, path), f)
+
+
+def cfg16(res: Results, name: str, key: str):
+    """A setting of issue 16's scenario ``name`` (its "config" in results.json)."""
+    c = res.runs.get(name)
+    return get(c, f"config.{key}") if isinstance(c, dict) else None
+
+
+def overload_verdict(res: Results, name: str, protection: bool) -> bool | None:
+    """Issue 16's done-criteria on every run of an overload scenario. With protection: goodput
+    >= 90% of capacity, no failed task, < 5% re-sent. Without: the collapse (goodput < 70% of
+    capacity, or failed tasks)."""
+    rs = runs_of(res.runs.get(name))
+    if not rs:
+        return None
+    if protection:
+        return all((r.get("goodput_of_capacity") or 0) >= 0.9 and r.get("failed") == 0
+                   and (r.get("resent") if r.get("resent") is not None else 1) < 0.05
+                   for r in rs)
+    return all((r.get("goodput_of_capacity") or 0) < 0.7 or (r.get("failed") or 0) > 0
+               for r in rs)
+
+
+@block("summary-finite",
+       "runs.cap_a, cap_b, eq_a, eq_b, fault_a, fault_b, *_b_noprot (makespan_s, bound_s, ceiling, "
+       "http_429, "
+       "lost_batches, failed, unsolved, resent, config); runs.over4_on, over4_off, over8_on, "
+       "over8_off (goodput_of_capacity, goodput_whole_of_capacity, resent, failed, "
+       "capacity_per_s)")
+def summary_finite(res: Results) -> str:
+    names = ["cap_a", "cap_b", "eq_a", "eq_b", "fault_a", "fault_b"]
+    if not any(res.has(n) for n in names):
+        return "*Not measured yet*: issue 16's scenarios are not in `docs/bench/results.json`."
+    n = cfg16(res, "cap_a", "n") or cfg16(res, "eq_a", "n")
+    slots, rpm, burst = (cfg16(res, "cap_a", k) for k in ("slots", "quota_rpm", "quota_burst"))
+    mk = lambda k: f"**{cfig(res, k, 'makespan_s')}**"  # noqa
+    gain = lambda a, b: res.ratio(a, "makespan_s", b, "makespan_s")  # noqa
+    ceil = lambda a, b: res.ratio(a, "makespan_s", b, "bound_s")  # noqa
+    ctl = lambda k: (f"; without overload protection (control) {cfig(res, k + '_b_noprot', 'makespan_s')}"  # noqa
+                     if res.has(k + "_b_noprot") else "")
+    gctl = lambda k: (f" (control: {gain(k + '_a', k + '_b_noprot')})"  # noqa
+                      if res.has(k + "_b_noprot") else "")
+    faults = cfg16(res, "fault_a", "faults") or {}
+    fdesc = ", ".join(f"{k.replace('fault_', '')} {100 * v:g}%" for k, v in faults.items())
+    rows = [
+        [f"**like for like**: {slots} service slots per model (today's per-model concurrency), "
+         f"provider quota {rpm:,.0f} rpm / burst {burst:g} per model" if slots else "like for like",
+         f"{mk('cap_a')}; {cfig(res, 'cap_a', 'http_429', num(0))} HTTP 429; "
+         f"{cfig(res, 'cap_a', 'lost_batches', num(0))} lost batches",
+         f"{mk('cap_b')}; {cfig(res, 'cap_b', 'http_429', num(0))} HTTP 429{ctl('cap')}",
+         f"**{gain('cap_a', 'cap_b')}**{gctl('cap')}",
+         f"{cfig(res, 'cap_b', 'bound_s')} s (the slowest model's lane: n × mean latency / "
+         f"{slots}); at most **{ceil('cap_a', 'cap_b')}** over today's; llmlb reaches "
+         f"{cfig(res, 'cap_b', 'ceiling', pct(0))} of it"],
+        ["**equal total concurrency**, 200 in flight on both sides (the backend takes any load)",
+         f"{mk('eq_a')}; {cfig(res, 'eq_a', 'lost_batches', num(0))} lost batches",
+         mk("eq_b") + ctl("eq"), f"**{gain('eq_a', 'eq_b')}**{gctl('eq')}",
+         f"{cfig(res, 'eq_b', 'bound_s')} s (Little's law: Σ n × latency / 200); at most "
+         f"**{ceil('eq_a', 'eq_b')}** over today's, whose own floor is its slowest model's "
+         f"lane of 20: {cfig(res, 'eq_a', 'bound_s')} s"],
+        [f"**faults** on the like-for-like backend ({fdesc})",
+         f"{mk('fault_a')}; {cfig(res, 'fault_a', 'lost_batches', num(0))} lost batches; "
+         f"{cfig(res, 'fault_a', 'resent', pct(1))} of calls re-sent; "
+         f"{cfig(res, 'fault_a', 'unsolved', num(0))} tasks left unsolved",
+         f"{mk('fault_b')}; {cfig(res, 'fault_b', 'resent', pct(1))} of calls re-sent; "
+         f"{cfig(res, 'fault_b', 'failed', num(0))} tasks failed{ctl('fault')}",
+         f"**{gain('fault_a', 'fault_b')}**{gctl('fault')}", ""],
+    ]
+    runs = sorted({len(runs_of(res.runs.get(k))) for k in names if res.has(k)})
+    out = [(f"{n:,} tasks pinned round-robin to 10 models (half of the issue 6 workload, same "
+            f"mix); each figure is the median (min–max) of "
+            f"{' or '.join(map(str, runs))} runs:") if n else "", ""]
+    out += table(["backend", "today's design: makespan s", "llmlb: makespan s",
+                  "speed-up (today's makespan / llmlb's)", "ceiling: fastest possible makespan s"],
+                 rows)
+    ov = []
+    for f in (4, 8):
+        on, off = f"over{f}_on", f"over{f}_off"
+        g = lambda k: (f"**{cfig(res, k, 'goodput_of_capacity', pct(0))}** of capacity "  # noqa
+                       f"(whole run {cfig(res, k, 'goodput_whole_of_capacity', pct(0))}); "
+                       f"{cfig(res, k, 'resent', pct(1))} re-sent; "
+                       f"{cfig(res, k, 'failed', num(0))} failed")
+        ok_on, ok_off = overload_verdict(res, on, True), overload_verdict(res, off, False)
+        ov.append([f"limits {f}× the capacity", g(on), g(off),
+                   f"on: {yes_no(ok_on)}; collapse without: {yes_no(ok_off)}"])
+    out += ["", "**Overload** (llmlb alone; two models of 8 slots each, request timeout 500 ms "
+            "≈ 1.5 × p99 service time; goodput while the backlog lasts):", ""]
+    out += table(["", "protection on (default)", "`--no-overload-protection`",
+                  "done-criteria (≥ 90% of capacity, 0 failed, < 5% re-sent; every run)"], ov)
+    all_names = names + ["cap_b_noprot", "eq_b_noprot", "fault_b_noprot", "over4_on",
+                         "over4_off", "over8_on", "over8_off"]
+    out += ["", res.source([k for k in all_names if res.has(k)], issue16_cmd(res, "cap_a"))]
+    return "\n".join(out)
+
+
+@block("bn-lane", "runs.eq_a, runs.cap_a, runs.eq_b, runs.eq_b_noprot: makespan_s, bound_s, lane_20_s, little_200_s, "
+       "slowest_model, slowest_done_s, mean_latency_s; config.n")
+def bn_lane(res: Results) -> str:
+    if not res.has("eq_a"):
+        return "not measured yet"
+    sm = runs_of(res.runs["eq_a"])[0].get("slowest_model", "m9")
+    return (f"In the equal-total runs (`eq_a`, {cfg16(res, 'eq_a', 'n') or 0:,} tasks; median "
+            f"(min–max) of {len(runs_of(res.runs['eq_a']))} runs), the "
+            f"slowest model ({sm}, mean latency "
+            f"{cfig(res, 'eq_a', lambda r: r['mean_latency_s'][sm], num(2))} s) needs at least "
+            f"**{cfig(res, 'eq_a', 'lane_20_s')} s** in its lane of 20, while Little's law over "
+            f"all 200 slots allows {cfig(res, 'eq_a', 'little_200_s')} s: today's design finished "
+            f"in {cfig(res, 'eq_a', 'makespan_s')} s, llmlb, which lets {sm} use any free slot, "
+            f"in {cfig(res, 'eq_b', 'makespan_s')} s ({cfig(res, 'eq_b_noprot', 'makespan_s')} s "
+            f"without overload protection, whose false alarms held it back: see benchmarks.md). With the backend itself limited to 20 "
+            f"slots per model (`cap_a`, `cap_b`) the lane binds both designs: "
+            f"{cfig(res, 'cap_b', 'bound_s')} s at best, today's "
+            f"{cfig(res, 'cap_a', 'makespan_s')} s, llmlb {cfig(res, 'cap_b', 'makespan_s')} s "
+            f"{res.note(['eq_a', 'eq_b', 'eq_b_noprot', 'cap_a', 'cap_b'], issue16_cmd(res, 'eq_a'))}")
 
 
 # ---- benchmarks.md: A/B of 2026-12-01 (docs/bench/ab-2026-12-01/)
@@ -950,7 +1104,8 @@ def bn_intro(res: Results) -> str:
                                            else ""))
 
 
-@block("bn-table", "runs.a.legacy: slot_s_waiting_for_slowest, batch_efficiency, "
+@block("bn-table", "runs.eq_a (lane_20_s, little_200_s, makespan_s), runs.eq_b makespan_s; "
+       "runs.a.legacy: slot_s_waiting_for_slowest, batch_efficiency, "
        "slot_s_idle_after_split, cycles[1].length_s, cycles[1].first_worker_done_s, "
        "restart_gap_total_s, slot_s_restart_gaps, lost_at_timeout_items, lost_at_timeout_slot_s, "
        "backend_items_sent, cycles[0].left_unsent, slot_s_total; runs.a windows_over; "
@@ -968,6 +1123,13 @@ def bn_table(res: Results) -> str:
          f"{L('slot_s_waiting_for_slowest')} slot-s = **{slot_share(res, 'slot_s_waiting_for_slowest', pct(0))}"
          f" of all slot time**; a batch's useful share {L('batch_efficiency', pct())}",
          "0: a slot is freed when its own call ends"],
+        ["the slowest model's fixed lane of 20",
+         f"measured in `eq_a` ({cfg16(res, 'eq_a', 'n') or 0:,} tasks): its slowest model needs "
+         f"**{res.fig('eq_a', 'lane_20_s')} s** in its 20 slots against "
+         f"{res.fig('eq_a', 'little_200_s')} s for the whole workload on all 200; makespan "
+         f"{res.fig('eq_a', 'makespan_s')} s",
+         f"the slowest model uses any free slot: `eq_b` {res.fig('eq_b', 'makespan_s')} s "
+         f"(`eq_b_noprot`, without overload protection: {res.fig('eq_b_noprot', 'makespan_s')} s)"],
         ["equal pre-split",
          f"{L('slot_s_idle_after_split')} slot-s ({slot_share(res, 'slot_s_idle_after_split')}); "
          f"cycle 2 lasted {cyc(1, 'length_s')} s, its first worker was done after "
@@ -999,7 +1161,7 @@ def bn_table(res: Results) -> str:
          f"{log_over} windows over on llmlb's call log in runs {', '.join(logs)}"],
     ]
     out = table(["bottleneck", "cost in run (a)", "llmlb"], rows)
-    out += ["", res.source(["a", "arr_a", "arr_b", "e"] + logs,
+    out += ["", res.source(["a", "eq_a", "eq_b", "arr_a", "arr_b", "e"] + logs,
                            run_all_cmd("a,b,c,u,e,e_sync,arr_a,arr_b"))]
     return "\n".join(out)
 

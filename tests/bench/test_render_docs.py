@@ -112,7 +112,7 @@ def test_finite_capacity_blocks_say_not_measured_yet_without_their_scenarios(nam
 
 
 def _finite_run(makespan, goodput, **extra):
-    d = {"makespan_s": makespan, "solved": 1000, "failed": 0, "calls": 1010, "resent": 10,
+    d = {"makespan_s": makespan, "solved": 1000, "failed": 0, "calls": 1010, "resent": 0.0099,
          "http_429": 3, "goodput_per_s": goodput}
     d.update(extra)
     return d
@@ -191,3 +191,23 @@ def test_check_mode_reports_a_stale_block_with_a_diff(tmp_path, capsys):
     assert "-| hand-edited | 1 |" in out and "docs/benchmarks.md (committed)" in out
     assert R.main(["--root", str(tmp_path)]) == 0
     assert R.main(["--check", "--root", str(tmp_path)]) == 0
+
+
+def test_overload_verdicts_hold_only_when_every_run_meets_them():
+    good = {"goodput_of_capacity": 0.95, "failed": 0, "resent": 0.03}
+    res = R.Results({"runs": {
+        "over4_on": {"runs": [good, good, dict(good, resent=0.06)]},
+        "over8_on": {"runs": [good] * 3},
+        "over4_off": {"runs": [{"goodput_of_capacity": 0.5, "failed": 0, "resent": 0.4},
+                               {"goodput_of_capacity": 0.95, "failed": 3, "resent": 0.2}]},
+        "over8_off": {"runs": [{"goodput_of_capacity": 0.8, "failed": 0, "resent": 0.2}]}}})
+    assert R.overload_verdict(res, "over4_on", True) is False
+    assert R.overload_verdict(res, "over8_on", True) is True
+    assert R.overload_verdict(res, "over4_off", False) is True
+    assert R.overload_verdict(res, "over8_off", False) is False
+    assert R.overload_verdict(res, "missing", True) is None
+
+
+def test_summary_finite_without_its_scenarios_says_not_measured_yet():
+    text = R.BLOCKS["summary-finite"](R.Results({"runs": {}}))
+    assert text.startswith("*Not measured yet*")
