@@ -607,7 +607,7 @@ def bn_lane(res: Results) -> str:
             f"all 200 slots allows {cfig(res, 'eq_a', 'little_200_s')} s: today's design finished "
             f"in {cfig(res, 'eq_a', 'makespan_s')} s, llmlb, which lets {sm} use any free slot, "
             f"in {cfig(res, 'eq_b', 'makespan_s')} s ({cfig(res, 'eq_b_noprot', 'makespan_s')} s "
-            f"without overload protection, whose false alarms held it back: see benchmarks.md). With the backend itself limited to 20 "
+            f"without overload protection). With the backend itself limited to 20 "
             f"slots per model (`cap_a`, `cap_b`) the lane binds both designs: "
             f"{cfig(res, 'cap_b', 'bound_s')} s at best, today's "
             f"{cfig(res, 'cap_a', 'makespan_s')} s, llmlb {cfig(res, 'cap_b', 'makespan_s')} s "
