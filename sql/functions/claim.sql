@@ -141,7 +141,7 @@ BEGIN
     -- Limits and bucket, read under the lock: an UPDATE since the loop started is obeyed now.
     -- A model without a quota row yet starts with a full bucket.
     -- max_inflight is lowered to what overload protection learned (llmlb.note_overload()).
-    SELECT mo.burst, least(mo.max_inflight, floor(q.inflight_limit)::integer), mo.enabled,
+    SELECT mo.burst, llmlb.effective_max_inflight(mo.max_inflight, q.inflight_limit), mo.enabled,
            q.cooldown_until, q.tokens, q.refilled_at,
            mo.rpm / 60.0 * coalesce(llmlb.effective_factor(q, v_now), 1.0),
            mo.tpm  -- issue 17

@@ -121,7 +121,7 @@ BEGIN
            latency_base_ms = v_base
      WHERE model_id = v_id;
   END IF;
-  effective := least(v_max, coalesce(floor(v_limit)::integer, v_max));
+  effective := llmlb.effective_max_inflight(v_max, v_limit);
   configured := v_max;
   lowered := v_cut;
   reason := CASE WHEN v_limit IS NULL THEN NULL ELSE q.overload_reason END;

@@ -40,7 +40,7 @@ constexpr const char* kModelRows =
     " coalesce(c.sent, 0),"
     " to_char(h.suspended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
     " coalesce(h.reason, ''), coalesce(m.probe_interval_seconds, 30),"
-    " coalesce(least(m.max_inflight, floor(q.inflight_limit)::integer), m.max_inflight, 0),"
+    " coalesce(llmlb.effective_max_inflight(m.max_inflight, q.inflight_limit), 0),"
     " CASE WHEN q.inflight_limit < m.max_inflight THEN coalesce(q.overload_reason, '') ELSE ''"
     "  END, coalesce(q.overload_total, 0),"
     // Issue 17: the token budget and its bucket now.
