@@ -1,6 +1,5 @@
 #include "llmlb/db/worker_store.hpp"
 
-#include <fmt/format.h>
 #include <unistd.h>
 
 #include <pqxx/pqxx>
@@ -140,10 +139,8 @@ class PgWorkerStore final : public work::Store {
                                     double timeout_ms, double latency_ratio) override {
     return translate_errors("overload report failed", [&] {
       pqxx::nontransaction tx(*conn_);
-      const std::optional<std::string> median =
-          !n.latency_ms.empty()
-              ? std::optional<std::string>(fmt::format("{}", n.median_latency_ms()))
-              : std::nullopt;
+      const auto median = number_text(
+          n.latency_ms.empty() ? std::nullopt : std::optional<double>(n.median_latency_ms()));
       const std::optional<std::string> claimed =
           n.latest_claimed_at.empty() ? std::nullopt
                                       : std::optional<std::string>(n.latest_claimed_at);

@@ -96,10 +96,6 @@ ModelRow stored_row(const pqxx::row& r) {
   return m;
 }
 
-std::optional<std::string> opt_text(const std::optional<int>& v) {
-  return v ? std::optional<std::string>(std::to_string(*v)) : std::nullopt;
-}
-
 }  // namespace
 
 std::vector<ModelRow> read_model_rows(pqxx::transaction_base& tx, const ModelRowQuery& query,
@@ -154,18 +150,10 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
     const auto existing =
         tx.exec_params("SELECT 1 FROM llmlb.models WHERE name = $1 FOR UPDATE", change.name);
     pqxx::result stored;
-    const std::optional<std::string> rpm =
-        change.rpm ? std::optional<std::string>(fmt::format("{}", *change.rpm)) : std::nullopt;
-    const std::optional<std::string> probe =
-        change.probe_interval_seconds
-            ? std::optional<std::string>(fmt::format("{}", *change.probe_interval_seconds))
-            : std::nullopt;
-    const std::optional<std::string> tpm =
-        change.tpm ? std::optional<std::string>(fmt::format("{}", *change.tpm)) : std::nullopt;
-    const std::optional<std::string> bpt =
-        change.bytes_per_token
-            ? std::optional<std::string>(fmt::format("{}", *change.bytes_per_token))
-            : std::nullopt;
+    const auto rpm = number_text(change.rpm);
+    const auto probe = number_text(change.probe_interval_seconds);
+    const auto tpm = number_text(change.tpm);
+    const auto bpt = number_text(change.bytes_per_token);
     const std::optional<std::string> enabled =
         change.enabled ? std::optional<std::string>(*change.enabled ? "true" : "false")
                        : std::nullopt;
@@ -184,8 +172,8 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
               " RETURNING {}",
               kStoredColumns),
           change.name, *rpm, burst, change.max_inflight.value_or(50), nullable(enabled),
-          nullable(opt_text(change.preference)), nullable(probe), nullable(tpm),
-          nullable(opt_text(change.tpm_burst)), nullable(bpt));
+          nullable(number_text(change.preference)), nullable(probe), nullable(tpm),
+          nullable(number_text(change.tpm_burst)), nullable(bpt));
     } else {
       stored = tx.exec_params(
           fmt::format("UPDATE llmlb.models SET rpm = coalesce($2::double precision, rpm),"
@@ -203,10 +191,10 @@ ModelRow store_limits(Session& session, const models::ValidChange& change) {
                       " bytes_per_token = coalesce($12::double precision, bytes_per_token)"
                       " WHERE name = $1 RETURNING {}",
                       kStoredColumns),
-          change.name, nullable(rpm), nullable(opt_text(change.burst)),
-          nullable(opt_text(change.max_inflight)), nullable(enabled),
-          nullable(opt_text(change.preference)), nullable(probe), nullable(tpm),
-          nullable(opt_text(change.tpm_burst)), change.clear_tpm, change.clear_tpm_burst,
+          change.name, nullable(rpm), nullable(number_text(change.burst)),
+          nullable(number_text(change.max_inflight)), nullable(enabled),
+          nullable(number_text(change.preference)), nullable(probe), nullable(tpm),
+          nullable(number_text(change.tpm_burst)), change.clear_tpm, change.clear_tpm_burst,
           nullable(bpt));
       if (change.enabled && *change.enabled) {
         // --enable resumes a suspended model at once (issue 14).
