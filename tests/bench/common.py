@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +78,25 @@ def llmlb(url: str, *args: str) -> str:
 def llmlb_version() -> str:
     p = subprocess.run([str(LLMLB), "--version"], capture_output=True, text=True, timeout=30)
     return p.stdout.strip()
+
+
+def snapshot_binary(workdir: Path) -> Path:
+    """Copies the binary under test (LLMLB) into ``workdir`` and points LLMLB at the copy, so
+    that a rebuild of the original during a run cannot change (or truncate) it half-way.
+    Returns the original's path."""
+    global LLMLB
+    workdir.mkdir(parents=True, exist_ok=True)
+    orig, snap = LLMLB, workdir / "llmlb"
+    shutil.copy2(orig, snap)
+    LLMLB = snap
+    return orig
+
+
+def machine() -> dict:
+    """The machine the benchmarks ran on, for results.json."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(),
+            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
 def git_head() -> str:

@@ -39,9 +39,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -56,7 +53,7 @@ if __package__ in (None, ""):
 from . import common as C  # noqa: E402
 from .legacy_dag import LegacyDag  # noqa: E402
 from .metrics import check_answers, makespan_bound  # noqa: E402
-from .scenarios import _legacy_analysis, _load_note, _llmlb_summaries, dump  # noqa: E402
+from .scenarios import _legacy_analysis, _llmlb_summaries, _load_note, _run_dir, dump  # noqa: E402
 
 SCENARIOS = ["cap_a", "cap_b", "eq_a", "eq_b", "fault_a", "fault_b",
              "over4_on", "over4_off", "over8_on", "over8_off"]
@@ -89,15 +86,6 @@ class Cfg:
     workdir: Path = Path("/tmp/llmlb-bench16")
     keep_db: bool = False
     log: callable = print
-
-
-def _rundir(cfg: Cfg, name: str) -> Path:
-    d = cfg.workdir / name
-    d.mkdir(parents=True, exist_ok=True)
-    for f in d.glob("*"):
-        if f.is_file():
-            f.unlink()
-    return d
 
 
 def _backend_opts(kind: str) -> dict:
@@ -186,7 +174,7 @@ def _finite_summary(kind: str, side: str, cfg: Cfg, t0: float, rows, arrivals) -
 
 def run_legacy(cfg: Cfg, kind: str) -> dict:
     name = f"{kind}_a"
-    d = _rundir(cfg, name)
+    d = _run_dir(cfg, name)
     loads = [_load_note(cfg, "before")]
     with C.fresh_db(name, cfg.keep_db) as url, \
             C.backend(d, cfg.time_scale, cfg.seed, **_backend_opts(kind)) as b:
@@ -220,7 +208,7 @@ def _llmlb_time_args(cfg: Cfg) -> list[str]:
 
 def run_llmlb(cfg: Cfg, kind: str, extra: tuple[str, ...] = (), name: str | None = None) -> dict:
     name = name or f"{kind}_b"
-    d = _rundir(cfg, name)
+    d = _run_dir(cfg, name)
     loads = [_load_note(cfg, "before")]
     with C.fresh_db(name, cfg.keep_db) as url, \
             C.backend(d, cfg.time_scale, cfg.seed, **_backend_opts(kind)) as b:
@@ -256,7 +244,7 @@ def run_llmlb(cfg: Cfg, kind: str, extra: tuple[str, ...] = (), name: str | None
 
 def run_overload(cfg: Cfg, factor: int, protection: bool) -> dict:
     name = f"over{factor}_{'on' if protection else 'off'}"
-    d = _rundir(cfg, name)
+    d = _run_dir(cfg, name)
     n = cfg.over_n
     spec = {"median": OV_MEDIAN, "sigma": OV_SIGMA, "slots": OV_SLOTS}
     cap_model = OV_SLOTS / (OV_MEDIAN * math.exp(OV_SIGMA ** 2 / 2))
@@ -377,11 +365,8 @@ def main(argv=None) -> int:
         p.error(f"unknown scenario(s) {bad}")
     if not C.LLMLB.exists():
         p.error(f"{C.LLMLB} not built (set LLMLB_BENCH_BINARY)")
-    a.workdir.mkdir(parents=True, exist_ok=True)
-    snap = a.workdir / "llmlb"
-    orig = C.LLMLB
-    shutil.copy2(orig, snap)
-    C.LLMLB = snap
+    orig = C.snapshot_binary(a.workdir)
+    snap = C.LLMLB
     commit = _git("rev-parse", "HEAD")
     clean = _git("status", "--porcelain") == ""
     binary = {"path": str(orig), "sha256": hashlib.sha256(snap.read_bytes()).hexdigest()[:16],
@@ -391,10 +376,7 @@ def main(argv=None) -> int:
                + " ".join(argv if argv is not None else sys.argv[1:]))
     results = json.loads(a.results.read_text()) if a.results.exists() else {}
     results.setdefault("runs", {})
-    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(),
-                          "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                           / 2**30, 1)}
+    results["machine"] = C.machine()
     start = time.time()
 
     def log(msg: str) -> None:

@@ -30,9 +30,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -71,14 +68,9 @@ def main(argv=None) -> int:
     only = [s for s in ORDER if s in only]
     if not C.LLMLB.exists():
         p.error(f"{C.LLMLB} not built (cmake --build build, or set LLMLB_BENCH_BINARY)")
-    # Run a private copy: a rebuild of build/cli/llmlb during the run must not change (or
-    # truncate) the binary under test half-way.
-    a.workdir.mkdir(parents=True, exist_ok=True)
-    snap = a.workdir / "llmlb"
-    orig = C.LLMLB
-    shutil.copy2(orig, snap)
     built_at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(C.LLMLB.stat().st_mtime))
-    C.LLMLB = snap
+    orig = C.snapshot_binary(a.workdir)  # a private copy: a rebuild must not change it mid-run
+    snap = C.LLMLB
     a.out.mkdir(parents=True, exist_ok=True)
     a.workdir.mkdir(parents=True, exist_ok=True)
     results_path = a.results or a.out / "results.json"
@@ -92,10 +84,7 @@ def main(argv=None) -> int:
     cfg = scenarios.Config(n=a.n, seed=a.seed, time_scale=a.time_scale, c_bound_s=a.c_bound,
                            u_bound_s=a.u_bound, workdir=a.workdir, out=a.out, keep_db=a.keep_db, log=log)
     cfg.results = results["runs"]
-    results["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(),
-                          "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                           / 2**30, 1)}
+    results["machine"] = C.machine()
     binary = {"copied_from": str(orig), "built_at": built_at,
               "sha256": hashlib.sha256(snap.read_bytes()).hexdigest()[:16],
               "version": C.llmlb_version(), "git_head": C.git_head()}
