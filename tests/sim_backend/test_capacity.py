@@ -214,20 +214,24 @@ def test_queue_limit_refuses_at_once(b):
     assert [r[0] for r in results] == [200, 429] and results[1][1]["Retry-After"] == "1"
 
 
-def test_abandoned_calls_keep_their_slot(b):
-    m = model(b, slots=1, median=40)  # 0.4 s each
-    t0 = time.time()
-
+def abandon_a_and_b_then_call_c(b, m):
+    """A is served and leaves at 0.1 s; B queues and leaves at 0.1 s; C comes at 0.2 s.
+    Returns C's status and how long C took."""
     def late_call():
         time.sleep(0.2)
         t = time.monotonic()
         status = call(b, m, "C")[0]
         return status, time.monotonic() - t
 
-    # A is served and leaves at 0.1 s; B queues and leaves at 0.1 s; C comes at 0.2 s.
     results, _ = concurrently([lambda: abandon(b, m, "A", 0.1),
                                lambda: (time.sleep(0.05), abandon(b, m, "B", 0.1)), late_call])
-    status, took = results[2]
+    return results[2]
+
+
+def test_abandoned_calls_keep_their_slot(b):
+    m = model(b, slots=1, median=40)  # 0.4 s each
+    t0 = time.time()
+    status, took = abandon_a_and_b_then_call_c(b, m)
     # C waits for A (until 0.4) and for B, abandoned but still served (until 0.8): 0.6 + 0.4 s.
     assert status == 200 and took >= 0.9
     recs = records(b, m, t0)
@@ -241,16 +245,7 @@ def test_abandoned_calls_keep_their_slot(b):
 def test_cancel_on_disconnect_drops_queued_calls(b):
     m = model(b, slots=1, median=40, cancel_on_disconnect=True)
     t0 = time.time()
-
-    def late_call():
-        time.sleep(0.2)
-        t = time.monotonic()
-        status = call(b, m, "C")[0]
-        return status, time.monotonic() - t
-
-    results, _ = concurrently([lambda: abandon(b, m, "A", 0.1),
-                               lambda: (time.sleep(0.05), abandon(b, m, "B", 0.1)), late_call])
-    status, took = results[2]
+    status, took = abandon_a_and_b_then_call_c(b, m)
     # A, in service, still holds its slot until 0.4 s; B left the queue: C starts at 0.4 s.
     assert status == 200 and 0.5 <= took < 0.8
     recs = records(b, m, t0)
