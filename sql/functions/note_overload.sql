@@ -33,7 +33,8 @@
 --   got slower: nothing of ours queues).
 -- Output: the model's effective max in flight, its configured max_inflight, whether this report
 --   lowered it, and the reason stored (NULL when the limit is not lowered).
--- Locks: pg_advisory_xact_lock(72617, model id) (claim()'s lock), and its llmlb.quota row.
+-- Locks: pg_advisory_xact_lock(72617, model id) (claim()'s lock, lock_model_quota()), and its
+--   llmlb.quota row.
 -- Edge cases: an unknown model returns no row. A model without a quota row gets one, with a full
 --   bucket. A report of nothing (all counts 0) changes nothing.
 
@@ -61,17 +62,13 @@ DECLARE
   v_cut boolean := false;
   q llmlb.quota;
 BEGIN
-  SELECT id, max_inflight INTO v_id, v_max FROM llmlb.models WHERE name = p_model;
-  IF v_id IS NULL THEN
+  q := llmlb.lock_model_quota(p_model);
+  IF q.model_id IS NULL THEN
     RETURN;
   END IF;
-  PERFORM pg_advisory_xact_lock(72617, v_id);
+  v_id := q.model_id;
   v_now := clock_timestamp();
-  -- A model without a quota row has a full bucket (as in claim()): the new row keeps it so.
-  INSERT INTO llmlb.quota (model_id, tokens, refilled_at, factor_at)
-    SELECT v_id, mo.burst, v_now, v_now FROM llmlb.models mo WHERE mo.id = v_id
-    ON CONFLICT (model_id) DO NOTHING;
-  SELECT * INTO q FROM llmlb.quota WHERE model_id = v_id;
+  SELECT max_inflight INTO v_max FROM llmlb.models WHERE id = v_id;  -- under the lock
   v_limit := least(q.inflight_limit, v_max);
   v_base := q.latency_base_ms;
   v_hard := (v_timeouts >= 2 AND v_timeouts >= v_ok)

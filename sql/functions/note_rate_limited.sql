@@ -8,7 +8,7 @@
 --   block the model for years; workers cut it to --max-retry-after first);
 --   how many 429s this report covers (counted into rate_limited_total, at least 1).
 -- Locks: pg_advisory_xact_lock(72617, model id), the same lock claim() takes for the model, held
---   to the end of the caller's transaction; the model's llmlb.quota row.
+--   to the end of the caller's transaction (lock_model_quota()); the model's llmlb.quota row.
 -- Guarantees: cooldown_until only moves later, except that one more than an hour away (set by
 --   an older llmlb) is brought back to an hour from now; the bucket is emptied (tokens <= 0),
 --   so claim() grants nothing for the model until the cooldown ends; rate_factor never drops
@@ -19,19 +19,13 @@ CREATE OR REPLACE FUNCTION llmlb.note_rate_limited(p_model text, p_retry_after d
                                                    p_count integer)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  v_id integer;
   v_now timestamptz;
-  q llmlb.quota;
+  q llmlb.quota := llmlb.lock_model_quota(p_model);
 BEGIN
-  SELECT id INTO v_id FROM llmlb.models WHERE name = p_model;
-  IF v_id IS NULL THEN
+  IF q.model_id IS NULL THEN
     RETURN;
   END IF;
-  PERFORM pg_advisory_xact_lock(72617, v_id);
   v_now := clock_timestamp();
-  INSERT INTO llmlb.quota (model_id, tokens, refilled_at, factor_at)
-    VALUES (v_id, 0, v_now, v_now) ON CONFLICT (model_id) DO NOTHING;
-  SELECT * INTO q FROM llmlb.quota WHERE model_id = v_id;
   UPDATE llmlb.quota SET
     cooldown_until = greatest(least(coalesce(cooldown_until, v_now), v_now + interval '1 hour'),
                               v_now + least(greatest(coalesce(nullif(p_retry_after, 'NaN'), 1),
@@ -41,5 +35,5 @@ BEGIN
     tokens = least(tokens, 0),
     refilled_at = v_now,
     rate_limited_total = rate_limited_total + greatest(p_count, 1)
-  WHERE model_id = v_id;
+  WHERE model_id = q.model_id;
 END $$;
